@@ -1,0 +1,102 @@
+// swift-tools-version:6.1
+//
+// vfio-migration: a userspace VFIO live-migration data-path engine.
+//
+// Layers (a module imports only modules below it; scripts/check-layers.sh enforces this):
+//   L0  CVFIO (our uAPI definitions)  CNuma (libnuma)  CCRC32C (hardware CRC32C)
+//   L1  VFIOBuffers (aligned I/O buffers)  VFIOStream (pure stream codec)
+//       VFIOSyscalls (the only libc/ioctl caller; typed fd owners)
+//   L2  VFIOCore (state machine, device driver, sessions, policies; no libc)
+//   L3  VFIOKernel (kernel backend over VFIOSyscalls)  VFIOMock (a VFIO kernel emulator)
+//   L4  VFIOMigration (device specs, capture, replay, compatibility; what the CLI calls)
+//   L5  tools/vfio-migrate (thin CLI)
+import PackageDescription
+
+let package = Package(
+    name: "vfio-migration",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "VFIOStream", targets: ["VFIOStream"]),
+        .library(name: "VFIOCore", targets: ["VFIOCore"]),
+        .library(name: "VFIOKernel", targets: ["VFIOKernel"]),
+        .library(name: "VFIOMock", targets: ["VFIOMock"]),
+        .library(name: "VFIOMigration", targets: ["VFIOMigration"]),
+        .executable(name: "vfio-migrate", targets: ["vfio-migrate"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // L0
+        .target(name: "CVFIO"),
+        .systemLibrary(
+            name: "CNuma",
+            pkgConfig: "numa",
+            providers: [.apt(["libnuma-dev"])]
+        ),
+        .target(name: "CCRC32C"),
+
+        // L1
+        .target(name: "VFIOBuffers"),
+        .target(name: "VFIOStream", dependencies: ["CCRC32C", "VFIOBuffers"]),
+        .target(
+            name: "VFIOSyscalls",
+            dependencies: [
+                "CVFIO", "CNuma", "VFIOBuffers",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+
+        // L2
+        .target(
+            name: "VFIOCore",
+            dependencies: [
+                "VFIOStream", "VFIOBuffers",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+
+        // L3
+        .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers"]),
+        .target(name: "VFIOMock", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers"]),
+
+        // L4
+        .target(
+            name: "VFIOMigration",
+            dependencies: ["VFIOCore", "VFIOKernel", "VFIOMock", "VFIOStream", "VFIOSyscalls"]
+        ),
+
+        // L5
+        .executableTarget(
+            name: "vfio-migrate",
+            dependencies: [
+                "VFIOMigration",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/vfio-migrate"
+        ),
+
+        // Tests. CVFIOSystemHeaderCheck compiles our definitions next to the system
+        // <linux/vfio.h> so a test can show the two agree where both define a thing.
+        .target(name: "CVFIOSystemHeaderCheck", dependencies: ["CVFIO"], path: "Tests/CVFIOSystemHeaderCheck"),
+        .testTarget(
+            name: "VFIOSyscallsTests",
+            dependencies: ["VFIOSyscalls", "CVFIO", "CVFIOSystemHeaderCheck", "VFIOBuffers"]
+        ),
+        .testTarget(name: "VFIOStreamTests", dependencies: ["VFIOStream", "VFIOBuffers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "VFIOCoreTests", dependencies: ["VFIOCore", "VFIOStream"]),
+        .testTarget(
+            name: "VFIOKernelTests",
+            dependencies: ["VFIOKernel", "VFIOMock", "VFIOCore", "VFIOSyscalls"]
+        ),
+        .testTarget(
+            name: "VFIOConformanceTests",
+            dependencies: ["VFIOMigration", "VFIOKernel", "VFIOMock", "VFIOCore", "VFIOSyscalls", "VFIOStream"]
+        ),
+        .testTarget(
+            name: "VFIOMigrationTests",
+            dependencies: ["VFIOMigration", "VFIOMock", "VFIOCore", "VFIOStream", "VFIOKernel"]
+        ),
+    ]
+)

@@ -1,0 +1,114 @@
+// IOBuffer: one page-aligned block of memory the data path reads device state into and
+// frames records in. It is one of the three places unsafe pointer code may live (with the
+// syscall layer and the stream codec): every use below says why it is sound.
+//
+// Ownership is by reference (a final class) so a buffer can be handed from a reader thread
+// to a writer thread without copying megabytes; only one stage touches it at a time, which
+// is the pipeline's invariant, hence @unchecked Sendable.
+
+/// A fixed-capacity, page-aligned byte buffer with a fill level.
+public final class IOBuffer: @unchecked Sendable {
+    /// Alignment of every buffer: a page, so O_DIRECT-style and DMA-friendly I/O can use it.
+    public static let alignment = 4096
+
+    public let capacity: Int
+    /// Bytes `0..<count` hold data; `count...` is free space.
+    public var count: Int {
+        didSet { precondition(count >= 0 && count <= capacity, "IOBuffer count \(count) outside 0...\(capacity)") }
+    }
+
+    private let base: UnsafeMutableRawPointer
+    /// Called once in deinit; set by a placement policy (NUMA binding, mlock) that must undo work.
+    private let release: (@Sendable (UnsafeMutableRawPointer, Int) -> Void)?
+
+    /// Allocates `capacity` bytes from the Swift heap, page aligned, zero filled.
+    public init(capacity: Int) {
+        precondition(capacity > 0, "IOBuffer capacity must be positive")
+        self.capacity = capacity
+        self.count = 0
+        // SAFETY: allocate returns `capacity` bytes we own until deinit deallocates them.
+        self.base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: IOBuffer.alignment)
+        // SAFETY: the region was just allocated with exactly `capacity` bytes.
+        self.base.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)
+        self.release = nil
+    }
+
+    /// Adopts memory a placement policy allocated (for example on a NUMA node).
+    /// `release` is called exactly once, from deinit, with the same pointer and capacity.
+    public init(
+        adopting base: UnsafeMutableRawPointer,
+        capacity: Int,
+        release: @escaping @Sendable (UnsafeMutableRawPointer, Int) -> Void
+    ) {
+        precondition(capacity > 0, "IOBuffer capacity must be positive")
+        self.base = base
+        self.capacity = capacity
+        self.count = 0
+        self.release = release
+    }
+
+    deinit {
+        if let release {
+            release(base, capacity)
+        } else {
+            // SAFETY: `base` came from allocate in init(capacity:) and is freed only here.
+            base.deallocate()
+        }
+    }
+
+    /// Free space after the filled part.
+    public var freeCapacity: Int { capacity - count }
+
+    /// Reads one byte; bounds-checked against the capacity.
+    public subscript(index: Int) -> UInt8 {
+        get {
+            precondition(index >= 0 && index < capacity, "IOBuffer index \(index) out of range")
+            // SAFETY: index is inside the allocation (checked above).
+            return base.load(fromByteOffset: index, as: UInt8.self)
+        }
+        set {
+            precondition(index >= 0 && index < capacity, "IOBuffer index \(index) out of range")
+            // SAFETY: index is inside the allocation (checked above).
+            base.storeBytes(of: newValue, toByteOffset: index, as: UInt8.self)
+        }
+    }
+
+    /// Copies `bytes` to `offset`, which must leave them inside the capacity.
+    public func write(_ bytes: some Collection<UInt8>, at offset: Int) {
+        precondition(offset >= 0 && offset + bytes.count <= capacity, "IOBuffer write out of range")
+        // SAFETY: the destination range was checked to lie inside the allocation.
+        let destination = UnsafeMutableRawBufferPointer(start: base + offset, count: bytes.count)
+        destination.copyBytes(from: bytes)
+    }
+
+    /// Copies out `range` as an array (tests, small headers; not the hot path).
+    public func bytes(_ range: Range<Int>) -> [UInt8] {
+        precondition(range.lowerBound >= 0 && range.upperBound <= capacity, "IOBuffer range out of bounds")
+        // SAFETY: the range was checked to lie inside the allocation.
+        return Array(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+
+    /// The filled bytes as an array (tests; not the hot path).
+    public var filledBytes: [UInt8] { bytes(0..<count) }
+
+    /// Raw access to `range`, for the syscall layer and the codec only.
+    /// The pointer must not escape `body`.
+    public func withUnsafeMutableBytes<R, E: Error>(
+        in range: Range<Int>,
+        _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
+        precondition(range.lowerBound >= 0 && range.upperBound <= capacity, "IOBuffer range out of bounds")
+        // SAFETY: the range lies inside the allocation, which outlives this call.
+        return try body(UnsafeMutableRawBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+
+    /// Read-only raw access to `range`, for the syscall layer and the codec only.
+    public func withUnsafeBytes<R, E: Error>(
+        in range: Range<Int>,
+        _ body: (UnsafeRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
+        precondition(range.lowerBound >= 0 && range.upperBound <= capacity, "IOBuffer range out of bounds")
+        // SAFETY: the range lies inside the allocation, which outlives this call.
+        return try body(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+}

@@ -1,0 +1,1 @@
+// VFIOCore module: see docs/architecture.md for what lives here.

@@ -1,0 +1,1 @@
+// VFIOKernel module: see docs/architecture.md for what lives here.

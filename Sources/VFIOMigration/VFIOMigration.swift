@@ -1,0 +1,1 @@
+// VFIOMigration module: see docs/architecture.md for what lives here.

@@ -1,0 +1,1 @@
+// VFIOMock module: see docs/architecture.md for what lives here.

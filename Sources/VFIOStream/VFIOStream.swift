@@ -1,0 +1,1 @@
+// VFIOStream module: see docs/architecture.md for what lives here.

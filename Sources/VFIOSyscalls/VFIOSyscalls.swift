@@ -1,0 +1,1 @@
+// VFIOSyscalls module: see docs/architecture.md for what lives here.

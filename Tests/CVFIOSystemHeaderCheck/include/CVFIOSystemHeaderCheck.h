@@ -1,0 +1,3 @@
+#ifndef CVFIO_SYSCHECK_H
+#define CVFIO_SYSCHECK_H
+#endif
