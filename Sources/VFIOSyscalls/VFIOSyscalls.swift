@@ -1,1 +1,0 @@
-// VFIOSyscalls module: see docs/architecture.md for what lives here.
