@@ -1,1 +1,0 @@
-// VFIOCore module: see docs/architecture.md for what lives here.

@@ -1,0 +1,95 @@
+import SystemPackage
+import Testing
+@testable import VFIOCore
+
+@Suite struct MigrationDriverTests {
+    let all: MigrationFlags = [.stopCopy, .p2p, .preCopy]
+
+    @Test func refusedRequestsIssueNoIoctl() throws {
+        let device = ScriptedDevice(flags: [.stopCopy])
+        let driver = try MigrationDriver(device: device)
+        let before = device.calls.count
+        #expect(throws: VFIOError.self) { try driver.transition(to: .preCopy) }
+        #expect(throws: VFIOError.self) { try driver.transition(to: .error) }
+        #expect(throws: VFIOError.self) { try driver.transition(to: .runningP2P) }
+        #expect(device.calls.count == before)
+
+        let full = ScriptedDevice(flags: all)
+        let d2 = try MigrationDriver(device: full)
+        try d2.transition(to: .stopCopy)
+        let n = full.calls.count
+        do {
+            try d2.transition(to: .preCopy)
+            Issue.record("STOP_COPY -> PRE_COPY must be refused")
+        } catch {
+            #expect(error.code == .invalidTransition)
+            #expect(error.state?.observed == .stopCopy)
+        }
+        #expect(full.calls.count == n)
+    }
+
+    @Test func failedSetIsFollowedByGetAndReportsBothStates() throws {
+        let device = ScriptedDevice(flags: [.stopCopy, .p2p])
+        let driver = try MigrationDriver(device: device)
+        device.failArc = (MigrationArc(.runningP2P, .stop), .ioError, false)
+        device.calls.removeAll()
+        do {
+            try driver.transition(to: .stopCopy)
+            Issue.record("expected failure")
+        } catch {
+            #expect(device.calls == ["SET STOP_COPY", "GET state"])
+            #expect(error.state?.requested == .stopCopy)
+            #expect(error.state?.observed == .runningP2P)
+            #expect(error.errno == .ioError)
+            #expect(error.code == .deviceError)
+            #expect(error.description.contains("RUNNING_P2P"))
+        }
+        #expect(driver.knownState == .runningP2P)
+    }
+
+    @Test func sessionFdIsClosedExactlyOnceWhenItsSessionEnds() throws {
+        let device = ScriptedDevice(flags: all)
+        let driver = try MigrationDriver(device: device)
+        let pre = try #require(try driver.transition(to: .preCopy))
+        #expect(try driver.transition(to: .preCopyP2P) === pre)
+        #expect(try driver.transition(to: .stopCopy) === pre)
+        #expect(device.channels.count == 1)
+        try driver.transition(to: .stop)
+        #expect(device.channels[0].closeCount == 1)
+        #expect(driver.channel == nil)
+        let resume = try #require(try driver.transition(to: .resuming))
+        #expect(!resume.isSaving)
+        try driver.transition(to: .running)
+        #expect(device.channels[1].closeCount == 1)
+    }
+
+    @Test func recoveryMovesToPreferredStateOrResets() throws {
+        let device = ScriptedDevice(flags: [.stopCopy])
+        let driver = try MigrationDriver(device: device)
+        try driver.transition(to: .stopCopy)
+        #expect(try driver.recover(preferring: .running) == .moved(to: .running))
+        #expect(device.channels[0].closeCount == 1)
+
+        // A failed arc that lands in ERROR: never SET from ERROR, reset instead.
+        device.failArc = (MigrationArc(.running, .stop), .ioError, true)
+        #expect(throws: VFIOError.self) { try driver.transition(to: .stop) }
+        #expect(driver.knownState == .error)
+        device.calls.removeAll()
+        #expect(try driver.recover(preferring: .running) == .reset)
+        #expect(device.calls == ["GET state", "RESET"])
+        #expect(driver.knownState == .running)
+
+        // Recovery arc itself fails: reset.
+        device.failArc = (MigrationArc(.stop, .running), .ioError, false)
+        try driver.transition(to: .stopCopy)
+        #expect(try driver.recover(preferring: .running) == .reset)
+    }
+
+    @Test func failedResetIsReported() throws {
+        let device = ScriptedDevice(flags: [.stopCopy])
+        let driver = try MigrationDriver(device: device)
+        device.state = .error
+        device.failReset = true
+        #expect(throws: VFIOError.self) { try driver.recover() }
+    }
+}
