@@ -120,7 +120,8 @@ public struct ContainerFD: ~Copyable {
             var bits = cvfio_bitmap()
             bits.pgsize = pageSize
             bits.size = bitmapBytes
-            bits.data = UInt64(region.address)
+            // SAFETY: the bitmap's address, kept alive by withUserRegion around this call.
+            bits.data = UnsafeMutablePointer(bitPattern: region.address)
             var arg = ArgumentBuffer(byteCount: total)
             arg.store(unmap)
             arg.store(bits, at: structSize)
@@ -160,7 +161,8 @@ public struct ContainerFD: ~Copyable {
             get.size = size
             get.bitmap.pgsize = pageSize
             get.bitmap.size = bitmapBytes
-            get.bitmap.data = UInt64(region.address)
+            // SAFETY: the bitmap's address, kept alive by withUserRegion around this call.
+            get.bitmap.data = UnsafeMutablePointer(bitPattern: region.address)
             var arg = ArgumentBuffer(byteCount: total)
             arg.store(header)
             arg.store(get, at: headerSize)

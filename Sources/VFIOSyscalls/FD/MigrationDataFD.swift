@@ -6,7 +6,7 @@ import VFIOBuffers
 
 public struct MigrationDataFD: ~Copyable {
     public let kernel: any KernelInterface
-    public let rawValue: CInt
+    public private(set) var rawValue: CInt
     public let deviceName: String
     /// The state whose arc opened this session (a saving state or RESUMING).
     public let openedIn: UInt32
@@ -18,16 +18,15 @@ public struct MigrationDataFD: ~Copyable {
         self.openedIn = state
     }
 
-    deinit { try? kernel.close(rawValue) }
+    deinit { if rawValue >= 0 { try? kernel.close(rawValue) } }
 
     var object: String { "migration data fd \(rawValue) of device \(deviceName)" }
 
     /// Closes the fd now, reporting an error close returns (the fd is gone either way).
     public consuming func close() throws(SyscallError) {
-        let kernel = self.kernel
         let fd = rawValue
         let object = self.object
-        discard self
+        rawValue = -1
         do {
             try kernel.close(fd)
         } catch {

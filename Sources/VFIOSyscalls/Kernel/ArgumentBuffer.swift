@@ -14,7 +14,7 @@ struct ArgumentBuffer {
     }
 
     /// Stores a uAPI struct (a plain C struct) at `offset`.
-    mutating func store<T: BitwiseCopyable>(_ value: T, at offset: Int = 0) {
+    mutating func store<T>(_ value: T, at offset: Int = 0) {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= byteCount, "argument store out of range")
         storage.withUnsafeMutableBytes { raw in
             // SAFETY: the destination range was checked against the buffer's size.
@@ -23,7 +23,7 @@ struct ArgumentBuffer {
     }
 
     /// Loads a uAPI struct from `offset` (unaligned-safe).
-    func load<T: BitwiseCopyable>(_ type: T.Type, at offset: Int = 0) -> T {
+    func load<T>(_ type: T.Type, at offset: Int = 0) -> T {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= byteCount, "argument load out of range")
         return storage.withUnsafeBytes { raw in
             // SAFETY: the source range was checked against the buffer's size.

@@ -1,1 +1,0 @@
-// VFIOKernel module: see docs/architecture.md for what lives here.
