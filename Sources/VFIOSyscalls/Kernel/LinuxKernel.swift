@@ -79,6 +79,13 @@ public final class LinuxKernel: KernelInterface {
     }
 }
 
+extension LinuxKernel {
+    /// fsync(2); EINVAL (pipes, sockets, /dev/null) means there is nothing to flush.
+    public func sync(_ fd: CInt) throws(Errno) {
+        if fsync(fd) < 0 && errno != EINVAL && errno != EROFS { throw Self.lastErrno() }
+    }
+}
+
 // Primitives a kernel emulator needs to hand out real file descriptors.
 extension LinuxKernel {
     /// A pipe with close-on-exec ends: (read end, write end).

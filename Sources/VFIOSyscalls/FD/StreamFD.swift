@@ -1,0 +1,86 @@
+// A plain file, pipe or socket the migration stream is written to or read from. Always the
+// real kernel: the stream's sink is never emulated.
+import SystemPackage
+import VFIOBuffers
+
+public struct StreamFD: ~Copyable {
+    public let rawValue: CInt
+    public let name: String
+    private let owned: Bool
+
+    /// Opens `path` for writing (created, truncated) or reading.
+    public static func open(_ path: String, forWriting: Bool) throws(SyscallError) -> StreamFD {
+        let flags: OpenFlags = forWriting ? [.writeOnly, .create, .truncate] : .readOnly
+        let fd = try retryingInterrupts("open(\(forWriting ? "write" : "read"))", on: "file \(path)") { () throws(Errno) in
+            try LinuxKernel.shared.open(path, flags)
+        }
+        return StreamFD(rawValue: fd, name: path, owned: true)
+    }
+
+    /// Standard input (0) or output (1); not closed on deinit.
+    public static func standard(_ fd: CInt) -> StreamFD {
+        StreamFD(rawValue: fd, name: fd == 0 ? "standard input" : "standard output", owned: false)
+    }
+
+    /// Adopts a descriptor the caller opened (a socket, a pipe end); closed on deinit.
+    public static func adopting(_ fd: CInt, name: String) -> StreamFD {
+        StreamFD(rawValue: fd, name: name, owned: true)
+    }
+
+    private init(rawValue: CInt, name: String, owned: Bool) {
+        self.rawValue = rawValue
+        self.name = name
+        self.owned = owned
+    }
+
+    deinit { if owned { try? LinuxKernel.shared.close(rawValue) } }
+
+    /// Writes all of `buffer[range]`, looping over short writes. ENOSPC, EPIPE and friends are
+    /// reported with the byte count that did reach the file.
+    public func writeAll(_ buffer: IOBuffer, _ range: Range<Int>) throws(SyscallError) {
+        try buffer.withUnsafeBytes(in: range) { (raw) throws(SyscallError) in
+            // SAFETY: `raw` is the caller's buffer range, alive for this call.
+            let region = UserRegion(address: UInt(bitPattern: raw.baseAddress), count: raw.count, writable: false)
+            var done = 0
+            while done < region.count {
+                let n = try retryingInterrupts("write (\(done) of \(region.count) bytes written)", on: name) { () throws(Errno) in
+                    try LinuxKernel.shared.write(rawValue, from: region.dropFirst(done))
+                }
+                done += n
+            }
+        }
+    }
+
+    /// Writes all of `bytes` (headers; small).
+    public func writeAll(_ bytes: [UInt8]) throws(SyscallError) {
+        guard !bytes.isEmpty else { return }
+        let buffer = IOBuffer(capacity: bytes.count)
+        buffer.write(bytes, at: 0)
+        try writeAll(buffer, 0..<bytes.count)
+    }
+
+    /// Reads up to `range.count` bytes; 0 means end of file.
+    public func read(into buffer: IOBuffer, _ range: Range<Int>) throws(SyscallError) -> Int {
+        try buffer.withUnsafeMutableBytes(in: range) { (raw) throws(SyscallError) -> Int in
+            // SAFETY: `raw` is the caller's buffer range, alive for this call.
+            let region = UserRegion(address: UInt(bitPattern: raw.baseAddress), count: raw.count, writable: true)
+            return try retryingInterrupts("read", on: name) { () throws(Errno) in try LinuxKernel.shared.read(rawValue, into: region) }
+        }
+    }
+
+    /// Reads until `range` is full or the file ends; returns bytes read.
+    public func readFully(into buffer: IOBuffer, _ range: Range<Int>) throws(SyscallError) -> Int {
+        var done = 0
+        while done < range.count {
+            let n = try read(into: buffer, range.lowerBound + done..<range.upperBound)
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// fsync, so a capture that reported success is on disk.
+    public func sync() throws(SyscallError) {
+        try retryingInterrupts("fsync", on: name) { () throws(Errno) in try LinuxKernel.shared.sync(rawValue) }
+    }
+}
