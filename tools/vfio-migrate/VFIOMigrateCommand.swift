@@ -13,8 +13,8 @@ struct VFIOMigrateCommand: ParsableCommand {
             migration between two mock devices.
             """,
         subcommands: [
-            DemoCommand.self, ListCommand.self,
+            ListCommand.self,
         ],
-        defaultSubcommand: DemoCommand.self
+        defaultSubcommand: ListCommand.self
     )
 }
