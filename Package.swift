@@ -2,7 +2,7 @@
 //
 // vfio-migration: a userspace VFIO live-migration data-path engine.
 //
-// Layers (a module imports only modules below it; scripts/check-layers.sh enforces this):
+// Layers (a module imports only modules below it; tools/check-layers.sh enforces this):
 //   L0  CVFIO (our uAPI definitions)  CNuma (libnuma)  CCRC32C (hardware CRC32C)
 //   L1  VFIOBuffers (aligned I/O buffers)  VFIOStream (pure stream codec)
 //       VFIOSyscalls (the only libc/ioctl caller; typed fd owners)
