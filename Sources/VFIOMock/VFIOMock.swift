@@ -1,1 +1,0 @@
-// VFIOMock module: see docs/architecture.md for what lives here.
