@@ -1,1 +1,0 @@
-// VFIOMigration module: see docs/architecture.md for what lives here.

@@ -1,0 +1,23 @@
+import Testing
+import VFIOCore
+import VFIOMigration
+import VFIOMock
+
+@Suite struct MockRoundTripTests {
+    @Test(arguments: ["1", "1MiB", "3MiB"])
+    func saveThenLoadRestoresIdenticalState(size: String) throws {
+        let env = DeviceEnvironment()
+        let src = try env.open("mock:src?state=\(size)&seed=7")
+        let dst = try env.open("mock:dst?state=\(size)&seed=99")
+        let memory = MemoryStream(deviceCount: 1)
+        let saveReport = try SaveSession(drivers: [try src.driver()], sink: memory).run()
+        #expect(memory.ended)
+        #expect(saveReport.devices[0].totalBytes == UInt64(memory.bytes(of: 0).count))
+        #expect(try src.driver().knownState == .stop)
+        try LoadSession(drivers: [try dst.driver()], source: memory).run()
+        let s = try #require(src.mock)
+        let d = try #require(dst.mock)
+        #expect(s.stateDigest == d.stateDigest)
+        #expect(d.migrationState == MigrationState.running.uapiValue)
+    }
+}
