@@ -1,0 +1,68 @@
+// A save kept in memory, chunk by chunk, that plays back as a LoadSource: for VMM tests that
+// want to inspect or alter raw device state without a stream file in between.
+import VFIOBuffers
+import VFIOCore
+
+public final class MemoryCapture: SaveSink, LoadSource {
+    public struct Chunk: Sendable, Equatable {
+        public var device: Int
+        public var phase: MigrationState
+        public var offset: UInt64
+        public var bytes: [UInt8]
+    }
+
+    public let payloadOffset = 0
+    public let deviceCount: Int
+    public var chunks: [Chunk] = []
+    public private(set) var progress: [(device: Int, info: PreCopyInfo)] = []
+    public private(set) var deviceEnds: [(device: Int, totalBytes: UInt64)] = []
+    public private(set) var isComplete = false
+
+    public init(deviceCount: Int) { self.deviceCount = deviceCount }
+
+    /// Everything device `device` produced, in order.
+    public func bytes(of device: Int) -> [UInt8] { chunks.filter { $0.device == device }.flatMap(\.bytes) }
+
+    /// Replaces device `device`'s bytes with `bytes` as one STOP_COPY chunk (for tests that
+    /// feed altered or foreign state).
+    public func replaceBytes(of device: Int, with bytes: [UInt8]) {
+        chunks.removeAll { $0.device == device }
+        chunks.append(Chunk(device: device, phase: .stopCopy, offset: 0, bytes: bytes))
+        deviceEnds = deviceEnds.map { $0.device == device ? (device, UInt64(bytes.count)) : $0 }
+    }
+
+    // SaveSink
+    public func deviceState(device: Int, phase: MigrationState, offset: UInt64, buffer: IOBuffer, payload: Range<Int>) throws(VFIOError) {
+        chunks.append(Chunk(device: device, phase: phase, offset: offset, bytes: buffer.bytes(payload)))
+    }
+    public func preCopyProgress(device: Int, info: PreCopyInfo) throws(VFIOError) { progress.append((device, info)) }
+    public func endOfDevice(device: Int, totalBytes: UInt64, chunks: UInt64) throws(VFIOError) { deviceEnds.append((device, totalBytes)) }
+    public func endOfStream() throws(VFIOError) { isComplete = true }
+
+    // LoadSource: plays the capture from the start each time `rewind()` is called.
+    private var cursor = 0
+    private var endCursor = 0
+    private var playback: IOBuffer?
+
+    public func rewind() {
+        cursor = 0
+        endCursor = 0
+    }
+
+    public func next() throws(VFIOError) -> LoadEvent {
+        if cursor < chunks.count {
+            let chunk = chunks[cursor]
+            cursor += 1
+            let capacity = max(chunk.bytes.count, 1)
+            if playback == nil || playback!.capacity < capacity { playback = IOBuffer(capacity: capacity) }
+            playback!.write(chunk.bytes, at: 0)
+            return .deviceState(device: chunk.device, phase: chunk.phase, offset: chunk.offset, buffer: playback!, payload: 0..<chunk.bytes.count)
+        }
+        if endCursor < deviceEnds.count {
+            endCursor += 1
+            let end = deviceEnds[endCursor - 1]
+            return .endOfDevice(device: end.device, totalBytes: end.totalBytes)
+        }
+        return .endOfStream
+    }
+}
