@@ -103,7 +103,7 @@ enum Targets {
 
     static var iommu: [IOMMUTarget] {
         var targets = [
-            IOMMUTarget(spec: "mock:pci0?flags=none", preciseDirty: false, migratable: false, isMock: true),
+            IOMMUTarget(spec: "mock:pci0?flags=none&dma-logging=no", preciseDirty: false, migratable: false, isMock: true),
             IOMMUTarget(spec: "mock:mdev0?mdev-type=mock-1", preciseDirty: true, migratable: true, isMock: true),
         ]
         if let edu = environment["VFIO_TEST_EDU"], !edu.isEmpty {
