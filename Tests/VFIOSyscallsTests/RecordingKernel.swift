@@ -240,11 +240,15 @@ final class RecordingKernel: KernelInterface, @unchecked Sendable {
             s.closes[fd, default: 0] += 1
             return s.open[fd]?.kind
         }
-        let call = RecordedCall(syscall: .close, fd: fd, kind: kind)
+        // The fd is gone whatever close returns (Linux semantics, EINTR included).
+        defer { withState { s in _ = s.open.removeValue(forKey: fd) } }
+        var call = RecordedCall(syscall: .close, fd: fd, kind: kind)
+        guard kind != nil else {
+            call.error = .badFileDescriptor
+            withState { s in s.calls.append(call) }
+            throw .badFileDescriptor
+        }
         _ = try dispatch(call, argument: nil, memory: UserMemory([]), address: 0) { (_) throws(Errno) in 0 }
-        // The fd is gone whatever close returned (Linux semantics), unless it never existed.
-        let existed = withState { s in s.open.removeValue(forKey: fd) != nil }
-        if !existed { throw .badFileDescriptor }
     }
 
     func ioctl(_ fd: CInt, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
