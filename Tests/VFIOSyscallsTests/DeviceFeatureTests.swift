@@ -33,7 +33,7 @@ import VFIOSyscalls
         _ = try Self.featureCall(kernel, flags: flags, argsz: 8)
     }
 
-    @Test(arguments: [Errno.noIoctl, .invalidArgument])
+    @Test(arguments: [Errno.noIoctl, .invalidArgument, .operationNotSupported])
     func probeNoForNotSupportedErrnos(errno: Errno) throws {
         let kernel = RecordingKernel()
         let device = try openTestDevice(kernel)
