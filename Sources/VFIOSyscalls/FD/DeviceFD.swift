@@ -143,7 +143,7 @@ extension DeviceFD {
     }
 
     /// PROBE: true when the device supports feature `index` in `direction` (GET and/or SET).
-    /// ENOTTY and EINVAL mean "no"; other errors are thrown.
+    /// ENOTTY, EINVAL and EOPNOTSUPP mean "no"; other errors are thrown.
     public func probeFeature(_ index: Int32, get: Bool = false, set: Bool = false) throws(SyscallError) -> Bool {
         var direction = UInt32(CVFIO_DEVICE_FEATURE_PROBE)
         if get { direction |= UInt32(CVFIO_DEVICE_FEATURE_GET) }
