@@ -111,7 +111,8 @@ enum HeaderCodec {
         func fail(_ kind: StreamError.Kind) -> StreamError { StreamError(offset: 0, kind: kind) }
         guard prefix.count >= StreamFormat.headerPrefixSize else {
             // A short input that already differs from the magic is not ours at all.
-            if !prefix.elementsEqual(StreamFormat.magic.prefix(prefix.count)) { throw fail(.badMagic) }
+            let known = min(prefix.count, StreamFormat.magic.count)
+            if !prefix.prefix(known).elementsEqual(StreamFormat.magic.prefix(known)) { throw fail(.badMagic) }
             throw fail(.truncated(needed: StreamFormat.headerPrefixSize, available: prefix.count))
         }
         var reader = LittleEndianReader(prefix)
