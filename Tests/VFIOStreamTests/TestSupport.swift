@@ -85,14 +85,6 @@ enum Fixtures {
         }
         return bytes
     }
-
-    static func files(in subdirectory: String) throws -> [URL] {
-        let url = directory.appendingPathComponent(subdirectory)
-        guard FileManager.default.fileExists(atPath: url.path) else { return [] }
-        return try FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: nil)
-            .filter { !$0.lastPathComponent.hasPrefix(".") && $0.lastPathComponent != "README.md" }
-            .sorted { $0.lastPathComponent < $1.lastPathComponent }
-    }
 }
 
 /// Reads a whole in-memory stream; returns the header, the records and the first error.
