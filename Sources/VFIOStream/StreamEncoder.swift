@@ -205,6 +205,7 @@ public struct StreamEncoder: Sendable {
 
     private func seal(_ record: RecordHeader, payload: FixedPayload, in buffer: IOBuffer, at start: Int) -> RecordHeader {
         precondition(start >= 0 && start + record.recordLength <= buffer.capacity, "record does not fit the buffer")
+        // SAFETY: IOBuffer checks the range; the region does not escape the closure.
         return buffer.withUnsafeMutableBytes(in: start..<(start + record.recordLength)) { region in
             Self.seal(record, payload: payload, region: region)
         }

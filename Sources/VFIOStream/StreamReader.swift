@@ -5,6 +5,7 @@ import VFIOBuffers
 extension StreamDecoder {
     /// Step 3 from `buffer[start ..< start + 32]`.
     public mutating func decodeRecordHeader(from buffer: IOBuffer, at start: Int) throws(StreamError) -> RecordHeader {
+        // SAFETY: IOBuffer checks the range; the bytes are only read inside the closure.
         try buffer.withUnsafeBytes(in: start..<(start + StreamFormat.recordHeaderSize)) { (raw) throws(StreamError) in
             try decodeRecordHeader(raw)
         }
@@ -12,6 +13,7 @@ extension StreamDecoder {
 
     /// Step 4 with the payload at `buffer[range]`.
     public mutating func decodePayload(in buffer: IOBuffer, range: Range<Int>) throws(StreamError) -> Record {
+        // SAFETY: IOBuffer checks the range; the bytes are only read inside the closure.
         try buffer.withUnsafeBytes(in: range) { (raw) throws(StreamError) in try decodePayload(raw) }
     }
 
