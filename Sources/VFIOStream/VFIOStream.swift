@@ -1,1 +1,0 @@
-// VFIOStream module: see docs/architecture.md for what lives here.

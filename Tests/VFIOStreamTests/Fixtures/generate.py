@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Independent writer of golden fixtures for stream format v1.
+
+Written from docs/stream-format.md alone (its own CRC32C and layout code, nothing shared
+with the Swift implementation), so agreement between the two shows the document is
+complete. Output: annotated .hex files, one field per line, `#` starts a comment.
+Run from anywhere: python3 Tests/VFIOStreamTests/Fixtures/generate.py
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+assert crc32c(b"123456789") == 0xE3069283
+
+
+class Annotated:
+    """Bytes plus one comment per field, for .hex output."""
+
+    def __init__(self):
+        self.parts = []  # (bytes, comment, indent)
+
+    def add(self, data, comment, indent=0):
+        self.parts.append((bytes(data), comment, indent))
+
+    def u8(self, v, c, i=0): self.add(struct.pack("<B", v), c, i)
+    def u16(self, v, c, i=0): self.add(struct.pack("<H", v), c, i)
+    def u32(self, v, c, i=0): self.add(struct.pack("<I", v), c, i)
+    def u64(self, v, c, i=0): self.add(struct.pack("<Q", v), c, i)
+    def i64(self, v, c, i=0): self.add(struct.pack("<q", v), c, i)
+
+    def extend(self, other):
+        self.parts.extend(other.parts)
+
+    @property
+    def data(self):
+        return b"".join(p[0] for p in self.parts)
+
+    def render(self, title, base=0):
+        lines = ["# " + t for t in title.splitlines()]
+        pos = base
+        for chunk, comment, indent in self.parts:
+            text = " ".join("%02x" % b for b in chunk) if chunk else ""
+            # Long values wrap 16 bytes per line; the comment goes on the first.
+            rows = [chunk[i:i + 16] for i in range(0, len(chunk), 16)] or [b""]
+            for n, row in enumerate(rows):
+                hexrow = " ".join("%02x" % b for b in row)
+                note = "  # @%d %s%s" % (pos, "  " * indent, comment) if n == 0 else ""
+                lines.append((hexrow.ljust(48) + note).rstrip() if row else "# @%d %s%s (empty)" % (pos, "  " * indent, comment))
+            pos += len(chunk)
+        return "\n".join(lines) + "\n"
+
+
+def field(tag, value, comment, indent=0, flags=0):
+    f = Annotated()
+    f.u16(tag, "field tag %d: %s" % (tag, comment), indent)
+    f.u16(flags, "field flags", indent)
+    length = len(value.data) if isinstance(value, Annotated) else len(value)
+    f.u32(length, "field length", indent)
+    if isinstance(value, Annotated):
+        f.extend(value)
+    else:
+        f.add(value, "value %r" % (value.decode("utf-8") if isinstance(value, bytes) else value), indent + 1)
+    return f
+
+
+def string_field(tag, text, name, indent=0):
+    return field(tag, text.encode("utf-8"), name, indent)
+
+
+def descriptor(d, indent=1):
+    a = Annotated()
+    if d.get("name"):
+        a.extend(string_field(1, d["name"], "name", indent))
+    a.extend(string_field(2, d["deviceAPI"], "deviceAPI", indent))
+    a.extend(string_field(3, d["driverName"], "driverName", indent))
+    a.extend(string_field(4, d["driverVersion"], "driverVersion", indent))
+    if "pci" in d:
+        p = d["pci"]
+        v = Annotated()
+        v.u16(p["vendor"], "vendorID", indent + 1)
+        v.u16(p["device"], "deviceID", indent + 1)
+        v.u16(p["subvendor"], "subsystemVendorID", indent + 1)
+        v.u16(p["subdevice"], "subsystemDeviceID", indent + 1)
+        v.u8(p["revision"], "revision", indent + 1)
+        c = p["class"]
+        v.add(bytes([c & 0xFF, (c >> 8) & 0xFF, (c >> 16) & 0xFF]), "classCode 0x%06x (progIf, subclass, base)" % c, indent + 1)
+        a.extend(field(5, v, "pci", indent))
+    if "mdevType" in d:
+        a.extend(string_field(6, d["mdevType"], "mdevType", indent))
+        for name, value in d.get("attrs", []):
+            v = Annotated()
+            v.u16(len(name.encode()), "nameLength", indent + 1)
+            v.add(name.encode(), "name %r" % name, indent + 1)
+            v.add(value.encode(), "value %r" % value, indent + 1)
+            a.extend(field(7, v, "mdevAttribute", indent))
+    v = Annotated()
+    v.u64(d["flags"], "VFIO_MIGRATION_* flags", indent + 1)
+    a.extend(field(8, v, "migrationFlags", indent))
+    if "stateSize" in d:
+        v = Annotated()
+        v.u64(d["stateSize"], "bytes", indent + 1)
+        a.extend(field(9, v, "expectedStateSize", indent))
+    if d.get("vendor"):
+        a.extend(string_field(10, d["vendor"], "vendorCompatibility", indent))
+    return a
+
+
+def header(devices, minor=0, reader_minor=0, host=None, writer="", extra_fields=None,
+           created=1_700_000_000_123_456_789, max_payload=16 << 20):
+    host = host or {}
+    fields = Annotated()
+    for tag, key in ((1, "hostName"), (2, "machineID"), (3, "kernelRelease")):
+        if host.get(key):
+            fields.extend(string_field(tag, host[key], key))
+    if writer:
+        fields.extend(string_field(4, writer, "writer"))
+    for index, d in enumerate(devices):
+        fields.extend(field(5, descriptor(d), "device %d descriptor" % index))
+    for extra in extra_fields or []:
+        fields.extend(extra)
+    length = 40 + len(fields.data) + 4
+    h = Annotated()
+    h.add(bytes([0x89, 0x56, 0x46, 0x49, 0x4F, 0x4D, 0x0D, 0x0A]), "magic \\x89 VFIOM \\r\\n")
+    h.u16(1, "major")
+    h.u16(minor, "minor (writer)")
+    h.u32(length, "headerLength")
+    h.u16(reader_minor, "readerMinor")
+    h.u16(len(devices), "deviceCount")
+    h.u32(0, "flags")
+    h.i64(created, "creationTime (ns since epoch)")
+    h.u32(max_payload, "maxPayload")
+    h.u32(40, "fieldsOffset")
+    h.extend(fields)
+    h.u32(crc32c(h.data), "headerCRC (CRC32C of all bytes above)")
+    assert len(h.data) == length
+    return h
+
+
+class Records:
+    def __init__(self):
+        self.out = Annotated()
+        self.sequence = 0
+
+    def record(self, rtype, name, device, phase, offset, payload, flags=0):
+        body = payload.data if isinstance(payload, Annotated) else payload
+        r = Annotated()
+        r.u16(rtype, "record type %d: %s" % (rtype, name))
+        r.u16(flags, "record flags")
+        r.u16(device, "device index" if device != 0xFFFF else "device: none (0xFFFF)")
+        r.u8(phase, "phase")
+        r.u8(0, "reserved")
+        r.u32(len(body), "payloadLength")
+        r.u32(0, "crc (filled in below)")
+        r.u64(self.sequence, "sequence")
+        r.u64(offset, "offset")
+        crc = crc32c(r.data + body)
+        r.parts[6] = (struct.pack("<I", crc), "crc: CRC32C of this header (crc field zero) + payload", 0)
+        if isinstance(payload, Annotated):
+            r.extend(payload)
+        else:
+            r.add(payload, "payload %r" % payload, 1)
+        self.out.extend(r)
+        self.sequence += 1
+
+
+def words(*pairs):
+    a = Annotated()
+    for size, value, comment in pairs:
+        {4: a.u32, 8: a.u64}[size](value, comment, 1)
+    return a
+
+
+PCI_DEVICE = {
+    "name": "0000:3b:00.1", "deviceAPI": "vfio-pci", "driverName": "mlx5_vfio_pci", "driverVersion": "1.0",
+    "pci": {"vendor": 0x15B3, "device": 0x101E, "subvendor": 0x15B3, "subdevice": 0x0063, "revision": 0, "class": 0x020000},
+    "flags": 0x5, "stateSize": 1 << 20, "vendor": "mlx5 fw 22.36",
+}
+MDEV_DEVICE = {
+    "name": "6f8e4c2a-1b3d-4e5f-8a9b-0c1d2e3f4a5b", "deviceAPI": "vfio-ap", "driverName": "vfio_ap",
+    "driverVersion": "", "mdevType": "vfio_ap-passthrough",
+    "attrs": [("assign_adapter", "5"), ("assign_domain", "0x47"), ("assign_domain", "0xff")],
+    "flags": 0x1,
+}
+HOST = {"hostName": "src-host", "machineID": "0123456789abcdef0123456789abcdef", "kernelRelease": "6.8.0-test"}
+WRITER = "vfio-migration test"
+
+
+def write(name, annotated, title, base=0):
+    with open(os.path.join(HERE, name), "w") as f:
+        f.write(annotated.render(title, base))
+
+
+def main():
+    h1 = header([PCI_DEVICE], host=HOST, writer=WRITER)
+    write("header-1dev.hex", h1, "Stream header v1.0: one PCI device (PRE_COPY|STOP_COPY).\nGenerated by generate.py from docs/stream-format.md; do not edit by hand.")
+
+    h2 = header([PCI_DEVICE, MDEV_DEVICE], host=HOST, writer=WRITER)
+    write("header-2dev.hex", h2, "Stream header v1.0: a PCI device and an mdev (vfio-ap, repeated attribute).\nGenerated by generate.py; do not edit by hand.")
+
+    # One device: every v1.0 record type once or more.
+    r = Records()
+    r.record(2, "preCopyProgress", 0, 0, 0, words((8, 8, "initialBytes"), (8, 0, "dirtyBytes")))
+    r.record(1, "deviceState", 0, 1, 0, b"pre-copy")
+    r.record(1, "deviceState", 0, 2, 8, b"state")
+    r.record(4, "endOfDevice", 0, 0, 13, words((8, 8, "preCopyBytes"), (8, 5, "stopCopyBytes"), (8, 2, "chunkCount")))
+    r.record(5, "endOfStream", 0xFFFF, 0, 0, words((4, 1, "deviceCount"), (4, 0, "reserved"), (8, 13, "totalStateBytes"), (8, 4, "recordCount")))
+    write("records-1dev.hex", r.out, "Records following header-1dev.hex: progress, pre-copy chunk, stop-copy chunk,\nend of device, end of stream. Offsets are stream offsets. Generated by generate.py.", len(h1.data))
+
+    # Two devices, interleaved; device 1 has no PRE_COPY.
+    r = Records()
+    r.record(1, "deviceState", 0, 1, 0, b"AAAA")
+    r.record(1, "deviceState", 1, 2, 0, b"xyz")
+    r.record(1, "deviceState", 0, 2, 4, b"BB")
+    r.record(4, "endOfDevice", 1, 0, 3, words((8, 0, "preCopyBytes"), (8, 3, "stopCopyBytes"), (8, 1, "chunkCount")))
+    r.record(4, "endOfDevice", 0, 0, 6, words((8, 4, "preCopyBytes"), (8, 2, "stopCopyBytes"), (8, 2, "chunkCount")))
+    r.record(5, "endOfStream", 0xFFFF, 0, 0, words((4, 2, "deviceCount"), (4, 0, "reserved"), (8, 9, "totalStateBytes"), (8, 5, "recordCount")))
+    write("records-2dev.hex", r.out, "Records following header-2dev.hex: two devices interleaved. Generated by generate.py.", len(h2.data))
+
+    # A stream from a hypothetical 1.1 writer that stays readable by 1.0 readers:
+    # minor 1, readerMinor 0, one unknown skippable header field, one unknown skippable record.
+    extra = field(0x7F01, b"future", "unknown tag 0x7f01 (SKIPPABLE)", flags=1)
+    h = header([], minor=1, reader_minor=0, extra_fields=[extra])
+    r = Records()
+    r.record(0x0106, "unknown type 262 (SKIPPABLE)", 0xFFFF, 0, 0, b"later", flags=1)
+    r.record(5, "endOfStream", 0xFFFF, 0, 0, words((4, 0, "deviceCount"), (4, 0, "reserved"), (8, 0, "totalStateBytes"), (8, 1, "recordCount")))
+    s = Annotated()
+    s.extend(h)
+    s.extend(r.out)
+    write("stream-v1.1-skippable.hex", s, "Whole stream written by a 1.1 writer for 1.0 readers (readerMinor 0):\nskippable unknown field and record. Generated by generate.py.")
+
+
+if __name__ == "__main__":
+    main()

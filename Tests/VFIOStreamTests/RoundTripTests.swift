@@ -1,0 +1,230 @@
+import Foundation
+import Testing
+import VFIOBuffers
+@testable import VFIOStream
+
+/// Deterministic generator so failures reproduce.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// What a test wrote, to compare with what the decoder read back.
+enum Written: Equatable {
+    case state(device: Int, phase: StatePhase, bytes: [UInt8])
+    case progress(device: Int, initial: UInt64, dirty: UInt64)
+    case endOfDevice(Int)
+    case endOfStream
+}
+
+/// Builds a random valid stream for `deviceCount` devices, every record type included.
+func randomStream(deviceCount: Int, seed: UInt64) -> (bytes: [UInt8], written: [Written]) {
+    var rng = SplitMix64(state: seed)
+    let devices = (0..<deviceCount).map { Samples.device($0, flags: $0 % 2 == 0 ? [.stopCopy, .preCopy] : [.stopCopy]) }
+    var encoder = StreamEncoder(header: Samples.header(devices, maxPayload: 4096))
+    var bytes = encoder.encodeHeader()
+    var written: [Written] = []
+    // Each device: (pre-copy steps if allowed), stop-copy steps, end. Interleave at random.
+    var plans: [[Written]] = devices.indices.map { index in
+        var plan: [Written] = []
+        if devices[index].migrationFlags.contains(.preCopy) {
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                plan.append(.progress(device: index, initial: .random(in: 0...1 << 40, using: &rng), dirty: .random(in: 0...4096, using: &rng)))
+                let length = Int.random(in: 1...4096, using: &rng)
+                plan.append(.state(device: index, phase: .preCopy, bytes: (0..<length).map { _ in .random(in: 0...255, using: &rng) }))
+            }
+        }
+        for _ in 0..<Int.random(in: 0...3, using: &rng) {
+            let length = Int.random(in: 1...4096, using: &rng)
+            plan.append(.state(device: index, phase: .stopCopy, bytes: (0..<length).map { _ in .random(in: 0...255, using: &rng) }))
+        }
+        plan.append(.endOfDevice(index))
+        return plan
+    }
+    while let pick = plans.indices.filter({ !plans[$0].isEmpty }).randomElement(using: &rng) {
+        let step = plans[pick].removeFirst()
+        switch step {
+        case let .state(device, phase, payload): encoder.appendDeviceState(device: device, phase: phase, payload: payload, to: &bytes)
+        case let .progress(device, initial, dirty): encoder.appendPreCopyProgress(device: device, initialBytes: initial, dirtyBytes: dirty, to: &bytes)
+        case let .endOfDevice(device): encoder.appendEndOfDevice(device: device, to: &bytes)
+        case .endOfStream: break
+        }
+        written.append(step)
+    }
+    encoder.appendEndOfStream(to: &bytes)
+    written.append(.endOfStream)
+    return (bytes, written)
+}
+
+func readBack(_ bytes: [UInt8]) throws -> [Written] {
+    var reader = StreamReader(bytes)
+    _ = try reader.readHeader()
+    var result: [Written] = []
+    while let item = try reader.next() {
+        switch item.record {
+        case let .deviceState(chunk): result.append(.state(device: chunk.device, phase: chunk.phase, bytes: Array(bytes[item.payload])))
+        case let .preCopyProgress(p): result.append(.progress(device: p.device, initial: p.initialBytes, dirty: p.dirtyBytes))
+        case let .endOfDevice(totals): result.append(.endOfDevice(totals.device))
+        case .endOfStream: result.append(.endOfStream)
+        case .skipped: Issue.record("nothing is skippable in these streams")
+        }
+    }
+    return result
+}
+
+@Suite("Round trips")
+struct RoundTripTests {
+    @Test("every record type, 0 to 3 devices", arguments: 0...3)
+    func streams(deviceCount: Int) throws {
+        for seed in 0..<8 as Range<UInt64> {
+            let (bytes, written) = randomStream(deviceCount: deviceCount, seed: seed &* 7919 &+ UInt64(deviceCount))
+            #expect(try readBack(bytes) == written, "seed \(seed)")
+            let summary = try StreamReader.verify(bytes)
+            #expect(summary.complete && summary.devices.count == deviceCount && summary.devices.allSatisfy(\.ended))
+            let stateBytes = written.reduce(0) { total, step in
+                if case let .state(_, _, payload) = step { return total + payload.count }
+                return total
+            }
+            #expect(summary.totalStateBytes == UInt64(stateBytes))
+        }
+    }
+
+    @Test("IOBuffer framing writes the same bytes as array framing, in place")
+    func ioBufferFraming() throws {
+        let header = Samples.header([Samples.pciDevice], maxPayload: 8192)
+        var arrayEncoder = StreamEncoder(header: header)
+        var bufferEncoder = StreamEncoder(header: header)
+        var expected = arrayEncoder.encodeHeader()
+        var produced = bufferEncoder.encodeHeader()
+        let buffer = IOBuffer(capacity: 32 + 8192)
+        var rng = SplitMix64(state: 42)
+        func chunk(_ phase: StatePhase, _ length: Int) {
+            let payload = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            arrayEncoder.appendDeviceState(device: 0, phase: phase, payload: payload, to: &expected)
+            buffer.write(payload, at: 32)  // what a read(2) from the data fd would do
+            let record = bufferEncoder.frameDeviceState(device: 0, phase: phase, payloadLength: length, in: buffer, at: 0)
+            #expect(buffer.bytes(32..<(32 + length)) == payload, "payload must stay where it was read")
+            produced += buffer.bytes(0..<record.recordLength)
+        }
+        chunk(.preCopy, 8192)
+        chunk(.preCopy, 1)
+        arrayEncoder.appendPreCopyProgress(device: 0, initialBytes: 1, dirtyBytes: 2, to: &expected)
+        // The progress record is written at an offset inside the buffer to exercise `at:`.
+        var record = bufferEncoder.framePreCopyProgress(device: 0, initialBytes: 1, dirtyBytes: 2, in: buffer, at: 100)
+        produced += buffer.bytes(100..<(100 + record.recordLength))
+        chunk(.stopCopy, 4000)
+        arrayEncoder.appendEndOfDevice(device: 0, to: &expected)
+        record = bufferEncoder.frameEndOfDevice(device: 0, in: buffer, at: 0)
+        produced += buffer.bytes(0..<record.recordLength)
+        arrayEncoder.appendEndOfStream(to: &expected)
+        record = bufferEncoder.frameEndOfStream(in: buffer, at: 0)
+        produced += buffer.bytes(0..<record.recordLength)
+        #expect(produced == expected)
+        #expect(throws: Never.self) { try StreamReader.verify(produced) }
+    }
+
+    @Test("pull decoding through an IOBuffer with input arriving in odd pieces")
+    func pullDecoding() throws {
+        let (bytes, written) = randomStream(deviceCount: 3, seed: 99)
+        var source = PieceSource(bytes: bytes, seed: 5)
+        var decoder = StreamDecoder(limits: StreamLimits(maxPayload: 4096))
+        let buffer = IOBuffer(capacity: 32 + 4096)
+
+        let prefix = source.readExactly(StreamFormat.headerPrefixSize)
+        let length = try decoder.decodeHeaderPrefix(prefix)
+        #expect(decoder.expectation == .header(length))
+        _ = try decoder.decodeHeader(prefix + source.readExactly(length - prefix.count))
+        var result: [Written] = []
+        while !decoder.isComplete {
+            #expect(decoder.expectation == .recordHeader(32))
+            buffer.write(source.readExactly(32), at: 0)
+            let header = try decoder.decodeRecordHeader(from: buffer, at: 0)
+            let payloadLength = Int(header.payloadLength)
+            buffer.write(source.readExactly(payloadLength), at: 32)
+            switch try decoder.decodePayload(in: buffer, range: 32..<(32 + payloadLength)) {
+            case let .deviceState(chunk): result.append(.state(device: chunk.device, phase: chunk.phase, bytes: buffer.bytes(32..<(32 + chunk.length))))
+            case let .preCopyProgress(p): result.append(.progress(device: p.device, initial: p.initialBytes, dirty: p.dirtyBytes))
+            case let .endOfDevice(totals): result.append(.endOfDevice(totals.device))
+            case .endOfStream: result.append(.endOfStream)
+            case .skipped: Issue.record("unexpected skip")
+            }
+        }
+        #expect(decoder.expectation == .endOfInput)
+        try decoder.endOfInput(available: 0)
+        #expect(result == written)
+        #expect(decoder.position == UInt64(bytes.count))
+    }
+
+    @Test("header fields: empty strings omitted, optionals absent, all round-trip")
+    func headerVariants() throws {
+        var minimal = DeviceDescriptor(deviceAPI: "vfio-pci", driverName: "", driverVersion: "", migrationFlags: [.stopCopy])
+        var header = StreamHeader(creationTimeNanoseconds: -5, maxPayload: 4096, devices: [minimal])
+        var decoder = StreamDecoder()
+        #expect(try decoder.decodeHeader(header.encoded()) == header)
+        minimal.migrationFlags = MigrationFlags(rawValue: 0x8000_0000_0000_0007)  // unknown bits carried
+        minimal.expectedStateSize = 0
+        header.devices = [minimal, Samples.mdevDevice, Samples.pciDevice]
+        header.flags = 0x0001_0000  // an optional flag this reader does not know: ignored, kept
+        decoder = StreamDecoder()
+        #expect(try decoder.decodeHeader(header.encoded()) == header)
+        header.devices = []
+        decoder = StreamDecoder()
+        #expect(try decoder.decodeHeader(header.encoded()) == header)
+        #expect(header.encoded().count == StreamFormat.minimumHeaderLength)
+    }
+
+    @Test("JSON: header round-trips; mdev uses mdevctl's attrs shape; flags by name")
+    func json() throws {
+        let header = Samples.header([Samples.pciDevice, Samples.mdevDevice])
+        let data = try JSONEncoder().encode(header)
+        #expect(try JSONDecoder().decode(StreamHeader.self, from: data) == header)
+
+        let mdev = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(Samples.mdevDevice.mdev)) as? [String: Any]
+        #expect(mdev?["mdev_type"] as? String == "vfio_ap-passthrough")
+        let attrs = mdev?["attrs"] as? [[String: String]]
+        #expect(attrs == [["assign_adapter": "5"], ["assign_domain": "0x47"], ["assign_domain": "0xff"]])
+
+        let device = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(Samples.pciDevice)) as? [String: Any]
+        #expect(device?["migrationFlags"] as? [String] == ["STOP_COPY", "PRE_COPY"])
+        let pci = device?["pci"] as? [String: String]
+        #expect(pci?["vendor"] == "0x15b3" && pci?["class"] == "0x020000" && pci?["revision"] == "0x00")
+    }
+
+    @Test("summary JSON for inspect")
+    func summaryJSON() throws {
+        let summary = try StreamReader.verify(Samples.oneDeviceStream())
+        let decoded = try JSONDecoder().decode(StreamSummary.self, from: try JSONEncoder().encode(summary))
+        #expect(decoded == summary)
+        #expect(summary.devices[0].progressRecords == 1)
+        #expect(summary.devices[0].lastProgress?.initialBytes == 8)
+    }
+}
+
+/// Hands out a byte array in pieces of random size, like a socket would.
+struct PieceSource {
+    let bytes: [UInt8]
+    var index = 0
+    var rng: SplitMix64
+
+    init(bytes: [UInt8], seed: UInt64) {
+        self.bytes = bytes
+        self.rng = SplitMix64(state: seed)
+    }
+
+    mutating func readExactly(_ count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        while out.count < count {
+            let piece = min(count - out.count, Int.random(in: 1...7, using: &rng), bytes.count - index)
+            precondition(piece > 0, "source exhausted")
+            out += bytes[index..<(index + piece)]
+            index += piece
+        }
+        return out
+    }
+}

@@ -1,0 +1,2 @@
+// Empty: the target exists only to export CLibFuzzer.h to Swift.
+#include "CLibFuzzer.h"
