@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Download one of Debian's kernels (image + headers) without installing it, and unpack it
+# into the guest cache: an ELF vmlinux for QEMU's PVH entry, /lib/modules, and a header
+# tree that can build out-of-tree modules.
+#
+# usage: fetch-kernel.sh 6.1|6.12
+# prints the cache directory of that kernel on stdout.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+series=${1:?usage: fetch-kernel.sh 6.1|6.12}
+meta=$(meta_image_package "$series")
+dir=$(series_dir "$series")
+
+ensure_commands dpkg-deb:dpkg xz:xz-utils zstd:zstd apt-cache:apt
+apt_update_once
+
+# The ABI name changes with every security update: resolve it now, from the meta package.
+image=$(apt-cache depends "$meta" | awk '/Depends: linux-image-/ { print $2; exit }')
+[ -n "$image" ] || die "cannot resolve the image package behind $meta"
+kver=${image#linux-image-}
+headers="linux-headers-$kver"
+deps=$(apt-cache depends "$headers")
+common=$(awk '/Depends: linux-headers-.*-common/ { print $2; exit }' <<<"$deps")
+kbuild=$(awk '/Depends: linux-kbuild-/ { print $2; exit }' <<<"$deps")
+[ -n "$common" ] && [ -n "$kbuild" ] || die "cannot resolve the header packages of $headers"
+
+if [ -f "$dir/ready" ] && [ "$(cat "$dir/kver")" = "$kver" ]; then
+    log "kernel $kver already unpacked in $dir"
+    echo "$dir"
+    exit 0
+fi
+
+start=$(now)
+debs="$GUEST_CACHE/debs"
+mkdir -p "$debs"
+for pkg in "$image" "$headers" "$common" "$kbuild"; do
+    if ! ls "$debs/${pkg}_"*.deb >/dev/null 2>&1; then
+        log "apt-get download $pkg"
+        (cd "$debs" && apt-get download -qq "$pkg" >&2 2>/dev/null) || die "apt-get download $pkg failed"
+    fi
+done
+
+rm -rf "$dir"
+mkdir -p "$dir/root"
+for pkg in "$image" "$headers" "$common" "$kbuild"; do
+    dpkg-deb -x "$(ls "$debs/${pkg}_"*.deb | head -1)" "$dir/root"
+done
+echo "$kver" >"$dir/kver"
+
+# The headers' top Makefile includes the -common tree by its installed absolute path:
+# point it at our unpacked copy instead.
+hdr="$dir/root/usr/src/$headers"
+[ -f "$hdr/Makefile" ] || die "no header Makefile in $hdr"
+sed -i "s|^include /usr/src/|include $dir/root/usr/src/|" "$hdr/Makefile"
+# kbuild tools (fixdep, modpost, ...) are a symlink into /usr/lib/linux-kbuild-*; relink.
+for link in "$hdr/scripts" "$hdr/tools" "$dir/root/usr/src/linux-headers-"*common*/scripts "$dir/root/usr/src/linux-headers-"*common*/tools; do
+    if [ -L "$link" ]; then
+        target=$(readlink "$link")
+        case "$target" in
+            /*) ln -sfn "$dir/root$target" "$link" ;;
+        esac
+    fi
+done
+ln -sfn "$hdr" "$dir/headers"
+
+# Extract the ELF vmlinux from the bzImage: the setup header says where the compressed
+# payload starts (payload_offset at 0x248, relative to the protected-mode code that
+# begins after the setup sectors) and how long it is (payload_length at 0x24c).
+vmlinuz="$dir/root/boot/vmlinuz-$kver"
+[ -f "$vmlinuz" ] || die "no $vmlinuz"
+setup_sects=$(od -An -tu1 -j 0x1f1 -N1 "$vmlinuz" | tr -d ' ')
+[ "$setup_sects" -eq 0 ] && setup_sects=4
+poff=$(od -An -tu4 -j 0x248 -N4 "$vmlinuz" | tr -d ' ')
+plen=$(od -An -tu4 -j 0x24c -N4 "$vmlinuz" | tr -d ' ')
+skip=$(( (setup_sects + 1) * 512 + poff ))
+magic=$(od -An -tx1 -j "$skip" -N4 "$vmlinuz" | tr -d ' ')
+case "$magic" in
+    fd377a58) decomp="xz -dc" ;;
+    28b52ffd) decomp="zstd -dcq" ;;
+    *) die "unknown kernel payload compression (magic $magic)" ;;
+esac
+# The zstd payload carries its size in a trailing 4 bytes that the frame decoder would
+# reject as garbage, so cut exactly payload_length bytes (minus that trailer for zstd).
+tail -c +$((skip + 1)) "$vmlinuz" | head -c "$plen" | $decomp >"$dir/vmlinux" 2>/dev/null || true
+[ "$(od -An -tx1 -N4 "$dir/vmlinux" | tr -d ' ')" = 7f454c46 ] || die "extracted vmlinux is not an ELF file"
+
+touch "$dir/ready"
+log "kernel $kver unpacked in $(elapsed "$start") s"
+echo "$dir"
