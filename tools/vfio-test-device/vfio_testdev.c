@@ -67,6 +67,8 @@ struct td_state {
 	u32 bar0_reg;
 
 	enum vfio_device_mig_state mig_state;
+	/* test hook: the fail_arc-th arc from now fails with EIO (0 = none) */
+	u32 fail_arc;
 	struct td_mig_file *saving;
 	struct td_mig_file *resuming;
 	/* BAR0 blocks written since pre-copy last sent them */
@@ -549,6 +551,8 @@ static struct file *td_step(struct td_state *st, enum vfio_device_mig_state next
 	enum vfio_device_mig_state cur = st->mig_state;
 	struct file *res = NULL;
 
+	if (st->fail_arc && --st->fail_arc == 0)
+		return ERR_PTR(-EIO);
 #define ARC(a, b) (cur == VFIO_DEVICE_STATE_##a && next == VFIO_DEVICE_STATE_##b)
 	if (ARC(RUNNING, RUNNING_P2P) || ARC(RUNNING_P2P, RUNNING) ||
 	    ARC(RUNNING_P2P, STOP) || ARC(STOP, RUNNING_P2P) ||
@@ -599,6 +603,14 @@ static struct file *td_set_state(struct vfio_device *vdev, enum vfio_device_mig_
 	int ret;
 
 	mutex_lock(&td_lock);
+	/*
+	 * Only a reset leaves ERROR. Refuse here: the core's next-state helper would
+	 * WARN about a current state that no flag set supports.
+	 */
+	if (st->mig_state == VFIO_DEVICE_STATE_ERROR) {
+		mutex_unlock(&td_lock);
+		return ERR_PTR(-EINVAL);
+	}
 	while (st->mig_state != target) {
 		ret = vfio_mig_get_next_state(vdev, st->mig_state, target, &next);
 		if (ret) {
@@ -953,6 +965,7 @@ static long td_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long a
 		mutex_lock(&td_lock);
 		td_end_all_sessions(st);
 		st->mig_state = VFIO_DEVICE_STATE_RUNNING;
+		st->fail_arc = 0;
 		td_reset_contents(st);
 		mutex_unlock(&td_lock);
 		return 0;
@@ -1109,7 +1122,46 @@ static ssize_t migration_state_show(struct device *dev, struct device_attribute 
 }
 static DEVICE_ATTR_RO(migration_state);
 
+/* Test hook: writing 1 puts the device into ERROR, as a failed arc without recovery would. */
+static ssize_t force_error_store(struct device *dev, struct device_attribute *attr,
+				 const char *buf, size_t count)
+{
+	struct td_state *st = dev_get_drvdata(dev);
+	bool on;
+	int ret = kstrtobool(buf, &on);
+
+	if (ret)
+		return ret;
+	if (on) {
+		mutex_lock(&td_lock);
+		td_end_all_sessions(st);
+		st->mig_state = VFIO_DEVICE_STATE_ERROR;
+		mutex_unlock(&td_lock);
+	}
+	return count;
+}
+static DEVICE_ATTR_WO(force_error);
+
+/* Test hook: writing N makes the N-th migration arc from now fail with EIO. */
+static ssize_t fail_arc_store(struct device *dev, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	struct td_state *st = dev_get_drvdata(dev);
+	u32 n;
+	int ret = kstrtou32(buf, 0, &n);
+
+	if (ret)
+		return ret;
+	mutex_lock(&td_lock);
+	st->fail_arc = n;
+	mutex_unlock(&td_lock);
+	return count;
+}
+static DEVICE_ATTR_WO(fail_arc);
+
 static struct attribute *td_attrs[] = {
+	&dev_attr_force_error.attr,
+	&dev_attr_fail_arc.attr,
 	&dev_attr_bar_crc32.attr,
 	&dev_attr_fill.attr,
 	&dev_attr_migration_state.attr,

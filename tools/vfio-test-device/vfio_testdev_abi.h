@@ -59,6 +59,16 @@
 #define VTD_TAG_END 3
 #define VTD_REGS_LEN 16
 
+/*
+ * sysfs test hooks under /sys/bus/mdev/devices/<uuid>/vfio_testdev/:
+ *   bar_crc32        (read)  CRC-32 of BAR0 as 8 hex digits: compare devices from a shell
+ *   fill             (write) a u32 seed fills BAR0 from VTD_DATA_OFFSET with xorshift32 words
+ *   migration_state  (read)  current state number (enum vfio_device_mig_state)
+ *   force_error      (write) 1 puts the device in ERROR; only VFIO_DEVICE_RESET leaves it
+ *   fail_arc         (write) N: the N-th migration arc from now fails with EIO, leaving the
+ *                    device in the last state it reached (cleared by reset)
+ */
+
 /* Pre-copy tracks BAR0 writes in blocks of this many bytes and re-sends dirty blocks. */
 #define VTD_DIRTY_BLOCK 256
 

@@ -333,6 +333,52 @@ static void tfill(struct tdev *t, uint32_t seed)
 	free(buf);
 }
 
+static bool tsysfs_write(struct tdev *t, const char *attr, const char *val)
+{
+	char path[PATH_MAX];
+	int fd;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/vfio_testdev/%s", t->uuid, attr);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return false;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok;
+}
+
+static bool tsysfs_read(struct tdev *t, const char *attr, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/vfio_testdev/%s", t->uuid, attr);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return false;
+	buf[n] = 0;
+	return true;
+}
+
+static uint32_t crc32_ieee(const uint8_t *p, size_t n)
+{
+	uint32_t c = ~0u;
+	int k;
+
+	while (n--) {
+		c ^= *p++;
+		for (k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0xedb88320u : c >> 1;
+	}
+	return ~c;
+}
+
 static size_t stream_size(size_t bar) { return 32 + 16 + bar + 16 + 16 + 16 + 4; }
 
 /* Read a save fd until EOF (0). Returns bytes, or -errno of the failing read. */
@@ -991,6 +1037,37 @@ static void test_mdev(struct tdev *t1, struct tdev *t2, struct tdev *t3)
 	}
 
 	test_state_pairs(t1, stream, slen);
+
+	/* test hooks: a failing arc, ERROR, and the sysfs view of BAR0 */
+	{
+		struct vfio_device_feature_mig_state s = { .device_state = ST_STOP_COPY, .data_fd = -2 };
+		char buf[64];
+
+		device_reset(t1->fd);
+		check(tsysfs_write(t1, "fail_arc", "2"), "sysfs fail_arc=2");
+		r = feature(t1->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+			    &s, sizeof(s));
+		check(r == -EIO && mig_get(t1->fd) == ST_RUNNING_P2P,
+		      "RUNNING -> STOP_COPY with the 2nd arc failing: %s, device left in %s", ename(-r),
+		      sname(mig_get(t1->fd)));
+		note("failed SET copies back device_state %s data_fd %d", sname(s.device_state),
+		     s.data_fd);
+		check(device_reset(t1->fd) == 0 && mig_get(t1->fd) == ST_RUNNING, "reset after the failure");
+		check(tsysfs_write(t1, "force_error", "1") && mig_get(t1->fd) == ST_ERROR,
+		      "sysfs force_error puts the device in ERROR");
+		r = mig_set(t1->fd, ST_RUNNING, NULL);
+		check(r == -EINVAL, "SET RUNNING from ERROR: %s", ename(-r));
+		r = mig_set(t1->fd, ST_STOP, NULL);
+		check(r == -EINVAL && mig_get(t1->fd) == ST_ERROR, "SET STOP from ERROR: %s", ename(-r));
+		check(device_reset(t1->fd) == 0 && mig_get(t1->fd) == ST_RUNNING, "reset leaves ERROR");
+		tsysfs_write(t1, "fill", "31337");
+		tbar_read(t1, bar1, VTD_TYPE1_BAR_SIZE);
+		check(tsysfs_read(t1, "bar_crc32", buf, sizeof(buf)) &&
+			      strtoul(buf, NULL, 16) == crc32_ieee(bar1, VTD_TYPE1_BAR_SIZE),
+		      "sysfs bar_crc32 matches BAR0 read through the device fd (%.8s)", buf);
+		check(tsysfs_read(t1, "migration_state", buf, sizeof(buf)) && atoi(buf) == ST_RUNNING,
+		      "sysfs migration_state %s", buf);
+	}
 
 	/* a data fd dies on reset; ERROR leaves only through reset */
 	{
