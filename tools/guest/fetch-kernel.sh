@@ -13,11 +13,21 @@ meta=$(meta_image_package "$series")
 dir=$(series_dir "$series")
 
 ensure_commands dpkg-deb:dpkg xz:xz-utils zstd:zstd apt-cache:apt
-apt_update_once
 
 # The ABI name changes with every security update: resolve it now, from the meta package.
-image=$(apt-cache depends "$meta" | awk '/Depends: linux-image-/ { print $2; exit }')
-[ -n "$image" ] || die "cannot resolve the image package behind $meta"
+# Without package lists (offline), fall back to a kernel unpacked earlier.
+image=
+if apt_update_once; then
+    image=$(apt-cache depends "$meta" | awk '/Depends: linux-image-/ { print $2; exit }')
+fi
+if [ -z "$image" ]; then
+    if [ -f "$dir/ready" ]; then
+        log "warning: cannot resolve $meta; using the kernel unpacked earlier ($(cat "$dir/kver"))"
+        echo "$dir"
+        exit 0
+    fi
+    die "cannot resolve the image package behind $meta"
+fi
 kver=${image#linux-image-}
 headers="linux-headers-$kver"
 deps=$(apt-cache depends "$headers")

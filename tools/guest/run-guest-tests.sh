@@ -48,6 +48,7 @@ skip() {
 
 total_start=$(now)
 # --- tools ------------------------------------------------------------------------------------
+apt_update_once || log "warning: apt-get update failed"
 if ! ensure_commands qemu-system-x86_64:qemu-system-x86; then
     skip "qemu-system-x86 could not be installed"
 fi
