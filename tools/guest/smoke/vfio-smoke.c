@@ -598,6 +598,50 @@ static void test_edu(const char *bdf)
 			      "second GET_BITMAP: still all 16 dirty");
 			r = dirty_get(container, iova + 4096, 4096, bm, sizeof(bm));
 			note("GET_BITMAP that bisects a mapping: %s", ename(-r));
+			check(dirty_ctl(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START) == 0,
+			      "a second DIRTY_PAGES START succeeds");
+			r = dirty_ctl(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START |
+						 VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP);
+			check(r == -EINVAL, "DIRTY_PAGES with two flags: %s", ename(-r));
+			{
+				struct {
+					struct vfio_iommu_type1_dirty_bitmap d;
+					struct vfio_iommu_type1_dirty_bitmap_get g;
+				} q;
+				struct { const char *what; uint64_t iova, size, pgsize, bytes; } bad[] = {
+					{ "page size 8192", iova, size, 8192, 8 },
+					{ "bitmap size 0", iova, size, 4096, 0 },
+					{ "unaligned iova", iova + 1, size, 4096, 8 },
+					{ "size not a page multiple", iova, size - 100, 4096, 8 },
+				};
+				size_t k;
+
+				for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+					memset(&q, 0, sizeof(q));
+					q.d.argsz = sizeof(q);
+					q.d.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+					q.g.iova = bad[k].iova;
+					q.g.size = bad[k].size;
+					q.g.bitmap.pgsize = bad[k].pgsize;
+					q.g.bitmap.size = bad[k].bytes;
+					q.g.bitmap.data = (__u64 *)bm;
+					r = xioctl(container, VFIO_IOMMU_DIRTY_PAGES, &q);
+					check(r == -EINVAL, "GET_BITMAP with %s: %s", bad[k].what, ename(-r));
+				}
+				memset(&q, 0, sizeof(q));
+				q.d.argsz = sizeof(q.d) + 8;
+				q.d.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+				r = xioctl(container, VFIO_IOMMU_DIRTY_PAGES, &q);
+				check(r == -EINVAL, "GET_BITMAP with a short argsz: %s", ename(-r));
+			}
+			r = map_dma(container, mem, iova + size, 100);
+			check(r == -EINVAL, "MAP_DMA of 100 bytes: %s", ename(-r));
+			r = map_dma(container, mem, 0xfee00000ull, 4096);
+			note("MAP_DMA inside the reserved MSI window 0xfee00000: %s", ename(-r));
+			if (r == 0)
+				unmap_dma(container, 0xfee00000ull, 4096, NULL, 0);
+			r = unmap_dma(container, iova, 4096, NULL, 0);
+			check(r == -EINVAL, "UNMAP_DMA that bisects a mapping: %s", ename(-r));
 
 			/* edu DMA through the IOMMU: RAM -> edu buffer -> RAM */
 			uint16_t cmd;
@@ -1178,6 +1222,24 @@ static void test_mdev(struct tdev *t1, struct tdev *t2, struct tdev *t3)
 			free(all);
 			device_reset(t1->fd);
 		}
+		/* STOP_COPY -> PRE_COPY(_P2P) is not allowed: the core must refuse, not loop */
+		{
+			uint8_t b[8];
+
+			device_reset(t1->fd);
+			mig_set(t1->fd, ST_STOP_COPY, &fd);
+			r = mig_set(t1->fd, ST_PRE_COPY, NULL);
+			check(r == -EINVAL && mig_get(t1->fd) == ST_STOP_COPY,
+			      "STOP_COPY -> PRE_COPY refused: %s, still %s", ename(-r),
+			      sname(mig_get(t1->fd)));
+			r = mig_set(t1->fd, ST_PRE_COPY_P2P, NULL);
+			check(r == -EINVAL && mig_get(t1->fd) == ST_STOP_COPY,
+			      "STOP_COPY -> PRE_COPY_P2P refused: %s", ename(-r));
+			r = read(fd, b, 8);
+			check(r == 8, "the STOP_COPY session survives the refused requests");
+			close(fd);
+			device_reset(t1->fd);
+		}
 		/* reset during pre-copy */
 		{
 			uint8_t b[8];
@@ -1259,6 +1321,42 @@ static void test_mdev(struct tdev *t1, struct tdev *t2, struct tdev *t3)
 				    &(struct vfio_device_feature_dma_logging_control){ .page_size = 4096 },
 				    sizeof(ctl));
 			note("DMA_LOGGING_START with 0 ranges: %s", ename(-r));
+			{
+				struct vfio_device_feature_dma_logging_range two[2] = {
+					{ .iova = iova, .length = 2 * 4096 },
+					{ .iova = iova + 4096, .length = 2 * 4096 },
+				};
+				struct vfio_device_feature_dma_logging_range odd = { .iova = iova + 100,
+										      .length = 4096 };
+				struct vfio_device_feature_dma_logging_control c2 = ctl;
+				static struct vfio_device_feature_dma_logging_range many[300];
+				int k;
+
+				c2.num_ranges = 2;
+				c2.ranges = (uintptr_t)two;
+				r = feature(t1->fd, VFIO_DEVICE_FEATURE_SET |
+							    VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+					    &c2, sizeof(c2));
+				check(r == -EINVAL, "DMA_LOGGING_START with overlapping ranges: %s",
+				      ename(-r));
+				c2.num_ranges = 1;
+				c2.ranges = (uintptr_t)&odd;
+				r = feature(t1->fd, VFIO_DEVICE_FEATURE_SET |
+							    VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+					    &c2, sizeof(c2));
+				check(r == -EINVAL, "DMA_LOGGING_START with an unaligned range: %s",
+				      ename(-r));
+				for (k = 0; k < 300; k++) {
+					many[k].iova = iova + (uint64_t)k * 8192;
+					many[k].length = 4096;
+				}
+				c2.num_ranges = 300;
+				c2.ranges = (uintptr_t)many;
+				r = feature(t1->fd, VFIO_DEVICE_FEATURE_SET |
+							    VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+					    &c2, sizeof(c2));
+				check(r == -E2BIG, "DMA_LOGGING_START with 300 ranges: %s", ename(-r));
+			}
 			r = feature(t1->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
 				    &ctl, sizeof(ctl));
 			check(r == 0 && ctl.page_size == 4096, "DMA_LOGGING_START: %s, page size %llu",
