@@ -95,9 +95,12 @@ case "$magic" in
     28b52ffd) decomp="zstd -dcq" ;;
     *) die "unknown kernel payload compression (magic $magic)" ;;
 esac
-# The zstd payload carries its size in a trailing 4 bytes that the frame decoder would
-# reject as garbage, so cut exactly payload_length bytes (minus that trailer for zstd).
-tail -c +$((skip + 1)) "$vmlinuz" | head -c "$plen" | $decomp >"$dir/vmlinux" 2>/dev/null || true
+# The build appends the uncompressed size as 4 little-endian bytes to the payload; the
+# decompressors reject them as trailing garbage, so cut them off and check the size.
+{ tail -c +$((skip + 1)) "$vmlinuz" || true; } | head -c $((plen - 4)) | $decomp >"$dir/vmlinux" ||
+    die "cannot decompress the kernel payload of $vmlinuz"
+want=$(od -An -tu4 -j $((skip + plen - 4)) -N4 "$vmlinuz" | tr -d ' ')
+[ "$(stat -c %s "$dir/vmlinux")" = "$want" ] || die "extracted vmlinux has the wrong size"
 [ "$(od -An -tx1 -N4 "$dir/vmlinux" | tr -d ' ')" = 7f454c46 ] || die "extracted vmlinux is not an ELF file"
 
 touch "$dir/ready"
