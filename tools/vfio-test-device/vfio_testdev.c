@@ -256,6 +256,7 @@ static int save_refill(struct td_mig_file *mf, struct td_state *st)
 		save_record(mf, VTD_TAG_REGS, 0, regs, sizeof(regs));
 		save_record(mf, VTD_TAG_END, 0, NULL, 4);
 		mf->final_done = true;
+		st->track_dirty = false;
 	}
 	return 0;
 }
@@ -523,7 +524,8 @@ static struct file *td_start_save(struct td_state *st, bool precopy)
 	save_header(mf, st);
 	save_record(mf, VTD_TAG_BAR, 0, st->bar, st->bar_size);
 	mf->initial_total = precopy ? mf->produced : 0;
-	st->track_dirty = precopy;
+	/* until the final chunk, BAR writes after this snapshot are re-sent as dirty blocks */
+	st->track_dirty = true;
 	st->saving = mf;
 	return mf->filp;
 }
@@ -583,7 +585,6 @@ static struct file *td_step(struct td_state *st, enum vfio_device_mig_state next
 		/* same session; the device keeps running */
 	} else if (ARC(PRE_COPY_P2P, STOP_COPY) || ARC(PRE_COPY, STOP_COPY)) {
 		/* same session: further reads send dirty blocks, registers, then the end */
-		st->track_dirty = false;
 #endif
 	} else {
 		return ERR_PTR(-EINVAL);

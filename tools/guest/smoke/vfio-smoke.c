@@ -1026,6 +1026,28 @@ static void test_mdev(struct tdev *t1, struct tdev *t2, struct tdev *t3)
 		      "stream of device 1 loads into device 2 and BAR0 matches");
 	}
 
+	/* a BAR write after the STOP_COPY snapshot still reaches the stream */
+	{
+		int sfd, we, se;
+		uint8_t *late = calloc(1, 4 * ssize);
+		uint32_t v = 0xc0ffee00;
+		long m;
+
+		mig_set(t1->fd, ST_STOP_COPY, &sfd);
+		pwrite(t1->fd, &v, 4, t1->bar.offset + 0x3000);
+		m = read_all(sfd, late, 4 * ssize);
+		tbar_read(t1, bar1, VTD_TYPE1_BAR_SIZE);
+		mig_set(t1->fd, ST_STOP, NULL);
+		close(sfd);
+		r = load_stream(t2, late, m, 4096, ST_RUNNING, &we, &se);
+		tbar_read(t2, bar2, VTD_TYPE1_BAR_SIZE);
+		check(m == (long)(ssize + 16 + VTD_DIRTY_BLOCK) && r == 0 &&
+			      memcmp(bar1, bar2, VTD_TYPE1_BAR_SIZE) == 0,
+		      "a BAR write in STOP_COPY is sent as a dirty block (%ld bytes) and loads", m);
+		mig_set(t1->fd, ST_RUNNING, NULL);
+		free(late);
+	}
+
 	/* refusal of corrupted and foreign streams */
 	{
 		int we, se;
