@@ -9,7 +9,8 @@ set -euo pipefail
 series=${1:?usage: build-module.sh 6.1|6.12}
 dir=$(series_dir "$series")
 [ -f "$dir/ready" ] || die "kernel $series is not unpacked; run fetch-kernel.sh $series"
-ensure_commands make:make gcc:gcc
+# Debian's kernels are built with gcc-12; the unpacked kbuild tools need libelf, libssl, zlib.
+ensure_packages make gcc-12 libc6-dev libelf1 libssl3 zlib1g || die "cannot install the module build tools"
 
 src="$REPO_ROOT/tools/vfio-test-device"
 build="$dir/module-build"
