@@ -239,6 +239,7 @@ public struct StreamEncoder: Sendable {
         var sealed = record
         sealed.checksum = 0
         sealed.store(into: region)
+        // SAFETY: `region` is the record's own header+payload range inside the caller's buffer.
         sealed.checksum = CRC32C.update(0, UnsafeRawBufferPointer(region))
         var writer = LittleEndianWriter(region, index: 12)
         writer.write(sealed.checksum)

@@ -101,7 +101,7 @@ private let requestable = MigrationState.allCases.filter { $0 != .error }
 
     @Test func flagDescriptions() {
         #expect(MigrationFlags([.stopCopy, .p2p]).description == "STOP_COPY|P2P")
-        #expect(MigrationFlags(rawValue: 0x11).description == "STOP_COPY|unknown(0x10)")
+        #expect(MigrationFlags(rawValue: 0x11).description == "STOP_COPY|0x10")
         #expect(MigrationState(name: "pre-copy_p2p") == .preCopyP2P)
         #expect(MigrationState(uapi: 8) == nil)
     }

@@ -1,4 +1,5 @@
-// The v2 migration states and flags as Swift values, with their uAPI numbers.
+// The v2 migration states as Swift values, with their uAPI numbers.
+@_exported import VFIOStream
 
 /// A device's migration state (enum vfio_device_mig_state).
 public enum MigrationState: UInt32, CaseIterable, Sendable, Codable, CustomStringConvertible {
@@ -56,29 +57,13 @@ public enum MigrationState: UInt32, CaseIterable, Sendable, Codable, CustomStrin
     }
 }
 
-/// The migration capabilities a device reports (VFIO_DEVICE_FEATURE_MIGRATION).
-public struct MigrationFlags: OptionSet, Hashable, Sendable, Codable, CustomStringConvertible {
-    public let rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
-
-    public static let stopCopy = MigrationFlags(rawValue: 1 << 0)
-    public static let p2p = MigrationFlags(rawValue: 1 << 1)
-    public static let preCopy = MigrationFlags(rawValue: 1 << 2)
-
+// MigrationFlags (VFIO_MIGRATION_*) is defined once, in VFIOStream, because the stream's
+// device descriptors carry it; the engine adds what it needs to know about the combinations.
+extension MigrationFlags {
     /// The combinations the uAPI defines; every other value is reserved.
     public static let definedCombinations: [MigrationFlags] = [
         [.stopCopy], [.stopCopy, .p2p], [.stopCopy, .preCopy], [.stopCopy, .p2p, .preCopy],
     ]
 
     public var isDefinedCombination: Bool { Self.definedCombinations.contains(self) }
-
-    public var description: String {
-        var names: [String] = []
-        if contains(.stopCopy) { names.append("STOP_COPY") }
-        if contains(.p2p) { names.append("P2P") }
-        if contains(.preCopy) { names.append("PRE_COPY") }
-        let unknown = rawValue & ~(Self.stopCopy.rawValue | Self.p2p.rawValue | Self.preCopy.rawValue)
-        if unknown != 0 { names.append("unknown(0x\(String(unknown, radix: 16)))") }
-        return names.isEmpty ? "none" : names.joined(separator: "|")
-    }
 }
