@@ -109,6 +109,8 @@ extension MockDevice {
                 try data.set(4, i32: -1)
                 return 0
             }
+            // The fd goes back in this struct: make sure it can, before any arc runs.
+            try requireWritable(data.memory, at: data.address + 4, count: 4)
             let opened: DataSession?
             do {
                 opened = try setState(requested)
