@@ -74,7 +74,12 @@ public final class MockDevice: @unchecked Sendable {
     /// Faults the device injects from now on.
     public var faults: MockFaults {
         get { locked { storedFaults } }
-        set { locked { storedFaults = newValue } }
+        set {
+            locked {
+                storedFaults = newValue
+                lock.broadcast() // a stalled producer may resume
+            }
+        }
     }
 
     /// Digest of the whole logical state (size, block size, content seed and every block's

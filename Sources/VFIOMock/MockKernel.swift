@@ -68,10 +68,24 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         return device
     }
 
-    /// Parses `spec` and adds the device.
+    /// Parses `spec` and adds the device; a spec that clashes with a device already added
+    /// (same name, PCI address or UUID, or a PCI device in an mdev's group) is an error.
     @discardableResult
     public func addDevice(spec: String) throws(MockSpecError) -> MockDevice {
-        addDevice(try MockDeviceConfiguration(spec: spec))
+        let configuration = try MockDeviceConfiguration(spec: spec)
+        func clash(_ message: String) -> MockSpecError { MockSpecError(spec: spec, message: message) }
+        lock.lock()
+        let existing = deviceList
+        let mdevGroup = configuration.group.flatMap { groups[$0] }?.emulated ?? false
+        lock.unlock()
+        if existing.contains(where: { $0.name == configuration.name }) {
+            throw clash("a device named '\(configuration.name)' already exists")
+        }
+        if let kernelName = configuration.pciAddress ?? configuration.uuid, existing.contains(where: { $0.kernelName == kernelName }) {
+            throw clash("another device already uses '\(kernelName)'")
+        }
+        if mdevGroup { throw clash("group \(configuration.group!) belongs to an mdev device") }
+        return addDevice(configuration)
     }
 
     /// A device by mock name (`vf0`) or kernel name (PCI address or UUID).

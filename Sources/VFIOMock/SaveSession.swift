@@ -221,8 +221,10 @@ final class SaveSession: @unchecked Sendable {
             lock.lock()
             var pieces: [Piece] = []
             while !stopRequested {
-                pieces = takeWork()
-                if !pieces.isEmpty { break }
+                if !device.storedFaults.stallProducer {
+                    pieces = takeWork()
+                    if !pieces.isEmpty { break }
+                }
                 lock.wait()
             }
             let fd = writeFD

@@ -18,6 +18,20 @@ extension Result {
     }
 }
 
+/// A result handed from a helper thread to the test.
+final class Outcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    private var errno: Errno?
+    private var byteCount = 0
+
+    func set(_ e: Errno?) { lock.withLock { errno = e; done = true } }
+    func count(_ n: Int) { lock.withLock { byteCount = n; done = true } }
+    var isSet: Bool { lock.withLock { done } }
+    var value: Errno? { lock.withLock { errno } }
+    var bytes: Int { lock.withLock { byteCount } }
+}
+
 @Suite struct MockFaultTests {
     @Test func failedArcKeepsTheLastStateAndCanBeRetried() throws {
         let opened = try Opened("mock:fa?state=64KiB&fail-arc=STOP_COPY>STOP:EIO:once")
@@ -145,43 +159,70 @@ extension Result {
         defer { try? opened.close() }
         try opened.set(.stop)
         let data = try opened.set(.stopCopy)
-        var failure: Errno?
+        // Read past the trigger; the reset lands from another thread whenever it gets to run.
         var got = 0
-        while failure == nil {
+        var failure: Errno?
+        while got < 1 << 20 && failure == nil {
             switch attempt({ () throws(Errno) in try opened.readOnce(data, 64 << 10) }) {
-            case .success(let chunk) where chunk.isEmpty: failure = .ioError // EOF: the reset never came
             case .success(let chunk): got += chunk.count
             case .failure(let error): failure = error
             }
         }
-        #expect(failure == .noDevice)
-        #expect(got >= 1 << 20)
-        #expect(got < 8 << 20)
+        #expect(got >= 1 << 20 || failure == .noDevice)
+        let deadline = Date().addingTimeInterval(5)
+        while opened.device.migrationState != MockDeviceState.running.rawValue && Date() < deadline { usleep(1000) }
         #expect(try opened.state() == .running)
+        // Whatever was in flight, the session is over now.
+        #expect(attempt({ () throws(Errno) in try opened.readOnce(data, 64 << 10) }).failure == .noDevice)
+        #expect(opened.device.arcHistory.last?.to == .stopCopy) // the reset is not an arc
         try opened.kernel.close(data)
         #expect(opened.kernel.liveThreadCount == 0)
     }
 
     @Test func resetFromAnotherThreadWakesABlockedReader() throws {
-        let opened = try Opened("mock:rb?state=64KiB&dirty-rate=0")
+        let opened = try Opened("mock:rb?state=1MiB")
         defer { try? opened.close() }
+        opened.device.faults.stallProducer = true
         let data = try opened.set(.preCopy)
-        _ = try opened.read(data, exactly: 64 + 32 + 65536)
-        // Nothing is pending, so a read would answer ENOMSG; make one block instead by
-        // dirtying a block and emptying the pipe behind the emulator's back is not possible,
-        // so race the reset against reads until one observes it.
-        let device = opened.device
-        let resetter = Thread { usleep(20_000); device.reset() }
-        resetter.start()
-        let deadline = Date().addingTimeInterval(5)
-        var outcome: Errno?
-        while outcome == nil && Date() < deadline {
-            if case .failure(let error) = attempt({ () throws(Errno) in try opened.readOnce(data, 4096) }), error != .noMessage {
-                outcome = error
-            }
+        // Data is pending but none is in the pipe: non-blocking reads get EAGAIN.
+        try opened.kernel.setNonBlocking(data, true)
+        expectErrno(.resourceTemporarilyUnavailable) { _ = try opened.readOnce(data, 4096) }
+        try opened.kernel.setNonBlocking(data, false)
+        let outcome = Outcome()
+        let reader = Thread {
+            let result = attempt { () throws(Errno) in try opened.readOnce(data, 4096) }
+            outcome.set(result.failure)
         }
-        #expect(outcome == .noDevice)
+        reader.start()
+        usleep(50_000)
+        #expect(!outcome.isSet) // still blocked in read
+        opened.device.reset()
+        let deadline = Date().addingTimeInterval(5)
+        while !outcome.isSet && Date() < deadline { usleep(1000) }
+        #expect(outcome.value == .noDevice)
         #expect(try opened.state() == .running)
+        try opened.kernel.close(data)
+        #expect(opened.kernel.liveThreadCount == 0)
+    }
+
+    @Test func unstallingTheProducerDeliversTheStream() throws {
+        let opened = try Opened("mock:us?state=256KiB")
+        defer { try? opened.close() }
+        opened.device.faults.stallProducer = true
+        try opened.set(.stop)
+        let data = try opened.set(.stopCopy)
+        let outcome = Outcome()
+        let reader = Thread {
+            let result = attempt { () throws(Errno) in try opened.kernel.readAll(data) }
+            if case .success(let bytes) = result { outcome.count(bytes.count) } else { outcome.set(result.failure) }
+        }
+        reader.start()
+        usleep(20_000)
+        opened.device.faults.stallProducer = false
+        let deadline = Date().addingTimeInterval(5)
+        while !outcome.isSet && Date() < deadline { usleep(1000) }
+        #expect(outcome.bytes == 64 + 4 * (32 + 65536) + 32)
+        try opened.set(.stop)
         try opened.kernel.close(data)
     }
 

@@ -86,6 +86,9 @@ import VFIOMock
         #expect(kernel.device(named: "m") === m && kernel.device(named: m.kernelName) === m)
         #expect(kernel.groupNumber(ofDevice: "0000:3b:00.2") == 7)
         #expect(kernel.groupNumber(ofDevice: "nope") == nil)
+        for clash in ["mock:a", "mock:x?bdf=0000:3b:00.2", "mock:y?group=\(m.groupNumber)"] {
+            #expect(throws: MockSpecError.self) { try kernel.addDevice(spec: clash) }
+        }
         // Two devices in one group: both are reachable through the one group fd.
         let container = try kernel.open("/dev/vfio/vfio", .readWrite)
         let group = try kernel.open("/dev/vfio/7", .readWrite)
