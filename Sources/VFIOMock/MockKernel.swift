@@ -188,7 +188,11 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
             device.openCount -= 1
             if device.openCount == 0 {
                 // Last close: the driver disables migration and logging; a reopen starts RUNNING.
-                teardown = device.resetLocked()
+                if device.transitionBusy {
+                    device.deferredReset = true
+                } else {
+                    teardown = device.resetLocked()
+                }
                 device.dmaLog = nil
             }
             if let group = device.group {
