@@ -104,10 +104,21 @@ enum BlockContent {
         let fullWords = byteLength / 8
         let end = wordOffset + wordCount
         let plainEnd = min(end, fullWords)
+        precondition(start >= 0 && start + wordCount <= words.count)
         var i = wordOffset
         var out = start
+        var x = key &+ UInt64(truncatingIfNeeded: i &+ 1) &* mixGamma
+        let step4 = mixGamma &* 4
+        while i + 4 <= plainEnd {
+            let a = mix64(x), b = mix64(x &+ mixGamma), c = mix64(x &+ mixGamma &* 2), d = mix64(x &+ mixGamma &* 3)
+            words[out] = a; words[out + 1] = b; words[out + 2] = c; words[out + 3] = d
+            x &+= step4
+            i += 4
+            out += 4
+        }
         while i < plainEnd {
-            words[out] = word(key, i)
+            words[out] = mix64(x)
+            x &+= mixGamma
             i += 1
             out += 1
         }
@@ -121,12 +132,23 @@ enum BlockContent {
 
     /// Checks words against the content; returns false on the first mismatch.
     static func matches(_ words: [UInt64], from start: Int, count: Int, key: UInt64, wordOffset: Int, byteLength: Int) -> Bool {
+        precondition(start >= 0 && start + count <= words.count)
         let fullWords = byteLength / 8
         let plainCount = max(0, min(count, fullWords - wordOffset))
         var diff: UInt64 = 0
         var i = 0
+        var x = key &+ UInt64(truncatingIfNeeded: wordOffset &+ 1) &* mixGamma
+        let step4 = mixGamma &* 4
+        while i + 4 <= plainCount {
+            let p = start + i
+            diff |= (words[p] ^ mix64(x)) | (words[p + 1] ^ mix64(x &+ mixGamma))
+                | (words[p + 2] ^ mix64(x &+ mixGamma &* 2)) | (words[p + 3] ^ mix64(x &+ mixGamma &* 3))
+            x &+= step4
+            i += 4
+        }
         while i < plainCount {
-            diff |= words[start + i] ^ word(key, wordOffset + i)
+            diff |= words[start + i] ^ mix64(x)
+            x &+= mixGamma
             i += 1
         }
         if diff != 0 { return false }

@@ -16,10 +16,14 @@ extension MockDevice {
             return try feature(UserStruct(argument), installFD: installFD)
         case Request.deviceGetInfo:
             let arg = try UserStruct(argument)
-            guard try arg.u32(0) >= 16 else { throw .invalidArgument }
+            let argsz = try arg.u32(0)
+            guard argsz >= 16 else { throw .invalidArgument }
             try arg.set(4, u32: DeviceFlag.reset | DeviceFlag.pci)
             try arg.set(8, u32: UInt32(PCIRegion.count))
             try arg.set(12, u32: 5)
+            // The struct goes back up to min(argsz, 24) bytes: no capabilities, zero padding.
+            if argsz >= 20 { try arg.set(16, u32: 0) }
+            if argsz >= 24 { try arg.set(20, u32: 0) }
             return 0
         case Request.deviceGetRegionInfo:
             let arg = try UserStruct(argument)
@@ -109,6 +113,8 @@ extension MockDevice {
                 try data.set(4, i32: -1)
                 return 0
             }
+            // The fd goes back in this struct: make sure it can, before any arc runs.
+            try requireWritable(data.memory, at: data.address + 4, count: 4)
             let opened: DataSession?
             do {
                 opened = try setState(requested)
@@ -167,9 +173,7 @@ extension MockDevice {
             guard iova & mask == 0, length & mask == 0 else { throw .invalidArgument }
             let (end, overflow) = iova.addingReportingOverflow(length)
             guard !overflow, end <= UInt64(UInt.max) else { throw .overflow }
-            if ranges.contains(where: { iova < $0.iova + $0.length && $0.iova < end }) || length == 0 && false {
-                throw .invalidArgument
-            }
+            if ranges.contains(where: { iova < $0.iova + $0.length && $0.iova < end }) { throw .invalidArgument }
             ranges.append((iova, length))
         }
         let granularity = DMALog.granularity(forHint: pageSize)

@@ -47,6 +47,7 @@ extension MockDevice {
             }
             precondition(opened == nil, "a data session was opened on an intermediate arc")
             if let failure = storedFaults.takeArcFailure(from: current, to: next) {
+                arcs.append(MockArc(from: current, to: next, errno: failure.errno))
                 var teardown: DataSession?
                 if failure.landInError {
                     state = .error
@@ -81,9 +82,11 @@ extension MockDevice {
                     break
                 }
             } catch {
+                arcs.append(MockArc(from: current, to: next, errno: error))
                 lock.unlock()
                 throw error
             }
+            arcs.append(MockArc(from: current, to: next))
             state = next
             lock.broadcast()
             lock.unlock()
@@ -114,8 +117,10 @@ extension MockDevice {
             image = restored
             state = .stop
             lastResumeRefusal = nil
+            arcs.append(MockArc(from: .resuming, to: .stop))
         case .failure(let refusal):
             lastResumeRefusal = refusal.reason
+            arcs.append(MockArc(from: .resuming, to: .stop, errno: .invalidArgument))
             state = configuration.resumeFailure == .error ? .error : .resuming
         }
         lock.broadcast()

@@ -12,6 +12,7 @@ public final class MockDevice: @unchecked Sendable {
     public let groupNumber: Int
 
     let lock: NSCondition
+    let ledger: DescriptorLedger
     var image: DeviceStateImage
     var state: MockDeviceState = .running
     var storedFaults: MockFaults
@@ -27,11 +28,13 @@ public final class MockDevice: @unchecked Sendable {
     var dmaLog: DMALog?
     var dmaWriteCount = 0
     var lastResumeRefusal: String?
+    var arcs: [MockArc] = []
     weak var group: MockGroup?
     let salt: UInt64
     let pci: PCIFunction
 
-    init(configuration: MockDeviceConfiguration, kernelName: String, groupNumber: Int, lock: NSCondition) {
+    init(configuration: MockDeviceConfiguration, kernelName: String, groupNumber: Int, lock: NSCondition, ledger: DescriptorLedger) {
+        self.ledger = ledger
         self.configuration = configuration
         self.kernelName = kernelName
         self.groupNumber = groupNumber
@@ -71,7 +74,12 @@ public final class MockDevice: @unchecked Sendable {
     /// Faults the device injects from now on.
     public var faults: MockFaults {
         get { locked { storedFaults } }
-        set { locked { storedFaults = newValue } }
+        set {
+            locked {
+                storedFaults = newValue
+                lock.broadcast() // a stalled producer may resume
+            }
+        }
     }
 
     /// Digest of the whole logical state (size, block size, content seed and every block's
@@ -89,6 +97,10 @@ public final class MockDevice: @unchecked Sendable {
     public var isDMALoggingActive: Bool { locked { dmaLog != nil } }
     /// DMA writes the device performed (dmaWrite calls that succeeded).
     public var dmaWrites: Int { locked { dmaWriteCount } }
+
+    /// Every direct FSM arc the driver attempted, in order (failed ones carry their errno).
+    public var arcHistory: [MockArc] { locked { arcs } }
+    public func clearArcHistory() { locked { arcs.removeAll() } }
 
     /// Why the last RESUMING → STOP refused the stream (nil after a successful load).
     public var lastLoadRefusal: String? { locked { lastResumeRefusal } }
@@ -205,6 +217,22 @@ public final class MockDevice: @unchecked Sendable {
         wouldBlockCounter += 1
         if wouldBlockCounter % every == 0 { throw .resourceTemporarilyUnavailable }
     }
+}
+
+/// One direct FSM arc a mock driver took.
+public struct MockArc: Sendable, Equatable, CustomStringConvertible {
+    public var from: MockDeviceState
+    public var to: MockDeviceState
+    /// Set when the arc failed.
+    public var errno: Errno?
+
+    public init(from: MockDeviceState, to: MockDeviceState, errno: Errno? = nil) {
+        self.from = from
+        self.to = to
+        self.errno = errno
+    }
+
+    public var description: String { "\(from)>\(to)" + (errno.map { " (\($0))" } ?? "") }
 }
 
 /// The data session a device has open, if any.

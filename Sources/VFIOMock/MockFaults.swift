@@ -37,6 +37,9 @@ public struct MockFaults: Sendable, Equatable {
     public var resetAfterBytes: UInt64?
     /// The device disappears once this many bytes of a session went through.
     public var disappearAfterBytes: UInt64?
+    /// Save producers write nothing while set: the pipe stays empty, so blocking reads wait
+    /// and non-blocking reads get EAGAIN, with data still pending (API only, not a spec option).
+    public var stallProducer = false
 
     public init() {}
 

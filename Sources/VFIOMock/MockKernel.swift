@@ -30,6 +30,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
     }
 
     private let lock = NSCondition()
+    private let ledger = DescriptorLedger()
     private var files: [CInt: OpenFile] = [:]
     private var groups: [Int: MockGroup] = [:]
     private var deviceList: [MockDevice] = []
@@ -60,17 +61,31 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
             ? configuration.uuid ?? Self.uuid(for: configuration)
             : configuration.pciAddress ?? Self.pciAddress(index: index)
         precondition(!deviceList.contains { $0.kernelName == kernelName }, "kernel name \(kernelName) already used")
-        let device = MockDevice(configuration: configuration, kernelName: kernelName, groupNumber: number, lock: lock)
+        let device = MockDevice(configuration: configuration, kernelName: kernelName, groupNumber: number, lock: lock, ledger: ledger)
         device.group = group
         group.devices.append(device)
         deviceList.append(device)
         return device
     }
 
-    /// Parses `spec` and adds the device.
+    /// Parses `spec` and adds the device; a spec that clashes with a device already added
+    /// (same name, PCI address or UUID, or a PCI device in an mdev's group) is an error.
     @discardableResult
     public func addDevice(spec: String) throws(MockSpecError) -> MockDevice {
-        addDevice(try MockDeviceConfiguration(spec: spec))
+        let configuration = try MockDeviceConfiguration(spec: spec)
+        func clash(_ message: String) -> MockSpecError { MockSpecError(spec: spec, message: message) }
+        lock.lock()
+        let existing = deviceList
+        let mdevGroup = configuration.group.flatMap { groups[$0] }?.emulated ?? false
+        lock.unlock()
+        if existing.contains(where: { $0.name == configuration.name }) {
+            throw clash("a device named '\(configuration.name)' already exists")
+        }
+        if let kernelName = configuration.pciAddress ?? configuration.uuid, existing.contains(where: { $0.kernelName == kernelName }) {
+            throw clash("another device already uses '\(kernelName)'")
+        }
+        if mdevGroup { throw clash("group \(configuration.group!) belongs to an mdev device") }
+        return addDevice(configuration)
     }
 
     /// A device by mock name (`vf0`) or kernel name (PCI address or UUID).
@@ -89,12 +104,19 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
     /// The IOMMU group number of a device (by mock or kernel name): open `/dev/vfio/<N>`.
     public func groupNumber(ofDevice name: String) -> Int? { device(named: name)?.groupNumber }
 
-    /// Descriptors this kernel handed out that are still open.
+    /// Descriptors this kernel handed out to its caller that are still open.
     public var openDescriptorCount: Int {
         lock.lock()
         defer { lock.unlock() }
         return files.count
     }
+
+    /// Real descriptors the emulator holds (handed out or internal: pipe ends, reserved
+    /// numbers). Zero once the caller closed everything and every session was torn down.
+    public var emulatorDescriptorCount: Int { ledger.openDescriptors }
+
+    /// Producer and consumer threads still running (zero once every session ended).
+    public var liveThreadCount: Int { ledger.liveThreads }
 
     static func pciAddress(index: Int) -> String {
         let slot = index % 32 + 1, bus = index / 32 + 1
@@ -119,13 +141,13 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
     public func open(_ path: String, _ flags: OpenFlags) throws(Errno) -> CInt {
         if path == "/dev/iommu" || path.hasPrefix("/dev/vfio/devices/") { throw .noSuchFileOrDirectory }
         guard path.hasPrefix("/dev/vfio/") else {
-            let fd = try LinuxKernel.shared.open(path, flags)
+            let fd = try ledger.open(path, flags)
             register(fd, .passthrough)
             return fd
         }
         let leaf = String(path.dropFirst("/dev/vfio/".count))
         if leaf == "vfio" {
-            let fd = try LinuxKernel.shared.reserveDescriptor()
+            let fd = try ledger.reserve()
             register(fd, .container(MockContainer()))
             return fd
         }
@@ -135,7 +157,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         guard let group = groups[number] else { throw .noSuchFileOrDirectory }
         if group.isGone { throw .noDevice }
         if group.isHeld { throw .resourceBusy }
-        let fd = try LinuxKernel.shared.reserveDescriptor()
+        let fd = try ledger.reserve()
         group.fdOpen = true
         files[fd] = .group(group)
         return fd
@@ -166,7 +188,11 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
             device.openCount -= 1
             if device.openCount == 0 {
                 // Last close: the driver disables migration and logging; a reopen starts RUNNING.
-                teardown = device.resetLocked()
+                if device.transitionBusy {
+                    device.deferredReset = true
+                } else {
+                    teardown = device.resetLocked()
+                }
                 device.dmaLog = nil
             }
             if let group = device.group {
@@ -187,8 +213,8 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
         lock.unlock()
         teardown?.finishTeardown()
-        defer { if let extraClose { try? LinuxKernel.shared.close(extraClose) } }
-        try LinuxKernel.shared.close(fd)
+        defer { if let extraClose { try? ledger.close(extraClose) } }
+        try ledger.close(fd)
     }
 
     // MARK: ioctl
@@ -269,7 +295,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
             }
             guard let device = group.devices.first(where: { $0.kernelName == name && !$0.gone }) else { throw .noDevice }
             guard group.container?.iommu != nil else { throw .invalidArgument }
-            let fd = try LinuxKernel.shared.reserveDescriptor()
+            let fd = try ledger.reserve()
             device.openCount += 1
             group.deviceFDs += 1
             files[fd] = .device(DeviceFile(device: device))

@@ -45,17 +45,19 @@ final class ResumeSession: @unchecked Sendable {
         self.lock = lock
         self.identity = device.streamIdentity
         self.parser = StreamParser(identity: identity)
-        let pipe = try LinuxKernel.shared.makePipe()
+        let ledger = device.ledger
+        let pipe = try ledger.pipe()
         do {
             _ = try? LinuxKernel.shared.setPipeSize(pipe.write, SaveSession.chunkBytes)
-            doorbellFD = try LinuxKernel.shared.open("/proc/self/fd/\(pipe.write)", [.writeOnly, .nonBlocking])
+            doorbellFD = try ledger.open("/proc/self/fd/\(pipe.write)", [.writeOnly, .nonBlocking])
         } catch {
-            try? LinuxKernel.shared.close(pipe.read)
-            try? LinuxKernel.shared.close(pipe.write)
+            try? ledger.close(pipe.read)
+            try? ledger.close(pipe.write)
             throw error
         }
         userFD = pipe.write
         readFD = pipe.read
+        ledger.threadStarted()
         let thread = Thread { [self] in consume() }
         thread.name = "mock-resume-\(device.name)"
         thread.start()
@@ -141,7 +143,7 @@ final class ResumeSession: @unchecked Sendable {
         readFD = nil
         doorbellFD = nil
         lock.unlock()
-        for fd in fds { try? LinuxKernel.shared.close(fd) }
+        for fd in fds { try? device.ledger.close(fd) }
     }
 
     // MARK: consumer
@@ -194,6 +196,7 @@ final class ResumeSession: @unchecked Sendable {
                     handedOff = true
                 }
                 consumerDone = true
+                device.ledger.threadFinished()
                 lock.broadcast()
                 lock.unlock()
                 return

@@ -59,17 +59,19 @@ final class SaveSession: @unchecked Sendable {
         self.layout = image.layout
         self.identity = device.streamIdentity
         self.initialBytes = UInt64(StreamFormat.headerBytes) + Self.recordBytes(image, blocks: 0..<image.blockCount)
-        let pipe = try LinuxKernel.shared.makePipe()
+        let ledger = device.ledger
+        let pipe = try ledger.pipe()
         do {
             _ = try? LinuxKernel.shared.setPipeSize(pipe.write, Self.chunkBytes)
-            drainFD = try LinuxKernel.shared.open("/proc/self/fd/\(pipe.read)", [.nonBlocking])
+            drainFD = try ledger.open("/proc/self/fd/\(pipe.read)", [.nonBlocking])
         } catch {
-            try? LinuxKernel.shared.close(pipe.read)
-            try? LinuxKernel.shared.close(pipe.write)
+            try? ledger.close(pipe.read)
+            try? ledger.close(pipe.write)
             throw error
         }
         userFD = pipe.read
         writeFD = pipe.write
+        ledger.threadStarted()
         let thread = Thread { [self] in produce() }
         thread.name = "mock-save-\(device.name)"
         thread.start()
@@ -156,7 +158,7 @@ final class SaveSession: @unchecked Sendable {
         writeFD = nil
         drainFD = nil
         lock.unlock()
-        for fd in fds { try? LinuxKernel.shared.close(fd) }
+        for fd in fds { try? device.ledger.close(fd) }
     }
 
     // MARK: producer
@@ -219,13 +221,16 @@ final class SaveSession: @unchecked Sendable {
             lock.lock()
             var pieces: [Piece] = []
             while !stopRequested {
-                pieces = takeWork()
-                if !pieces.isEmpty { break }
+                if !device.storedFaults.stallProducer {
+                    pieces = takeWork()
+                    if !pieces.isEmpty { break }
+                }
                 lock.wait()
             }
             let fd = writeFD
             if stopRequested || fd == nil {
                 producerDone = true
+                device.ledger.threadFinished()
                 lock.broadcast()
                 lock.unlock()
                 return
@@ -280,11 +285,12 @@ final class SaveSession: @unchecked Sendable {
             if ends && !failed && !stopRequested, let fd = writeFD {
                 // Complete: closing the only write end gives the caller EOF after the last byte.
                 writeFD = nil
-                try? LinuxKernel.shared.close(fd)
+                try? device.ledger.close(fd)
                 producerDone = true
             }
             if failed { producerDone = true }
             let done = producerDone
+            if done { device.ledger.threadFinished() }
             lock.broadcast()
             lock.unlock()
             if done { return }
