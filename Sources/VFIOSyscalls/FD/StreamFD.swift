@@ -46,6 +46,8 @@ public struct StreamFD: ~Copyable {
                 let n = try retryingInterrupts("write (\(done) of \(region.count) bytes written)", on: name) { () throws(Errno) in
                     try LinuxKernel.shared.write(rawValue, from: region.dropFirst(done))
                 }
+                // write(2) returning 0 for a non-empty request means the file takes no more.
+                guard n > 0 else { throw SyscallError(operation: "write (\(done) of \(region.count) bytes written)", object: name, errno: .noSpace) }
                 done += n
             }
         }
