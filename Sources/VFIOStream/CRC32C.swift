@@ -1,5 +1,6 @@
 // Swift face of the C CRC32C: the checksum every stream record and the header carry.
 import CCRC32C
+import VFIOBuffers
 
 /// CRC32C (Castagnoli). Values are the finished CRC; a running CRC starts at 0.
 public enum CRC32C {
@@ -39,5 +40,13 @@ public enum CRC32C {
     /// crc(A || B) from crc(A), crc(B) and the length of B.
     public static func combine(_ crcA: UInt32, _ crcB: UInt32, lengthOfB: UInt64) -> UInt32 {
         ccrc32c_combine(crcA, crcB, lengthOfB)
+    }
+}
+
+extension CRC32C {
+    /// Continues `crc` over `buffer[range]` (no copy).
+    public static func update(_ crc: UInt32, _ buffer: IOBuffer, _ range: Range<Int>) -> UInt32 {
+        // SAFETY: the raw view is used only inside this call, over a range IOBuffer bounds-checked.
+        buffer.withUnsafeBytes(in: range) { update(crc, $0) }
     }
 }
