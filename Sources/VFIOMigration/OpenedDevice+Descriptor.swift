@@ -13,11 +13,12 @@ extension OpenedDevice {
         if let knownFlags { flags = knownFlags } else { flags = try migration.migrationFlags() }
         let pci = try pciIdentity()
         if let mock {
+            // A mock's logical state size stands in for the estimate: a replay target is shaped by it.
             let c = mock.configuration
             return DeviceDescriptor(
                 name: displayName, deviceAPI: "vfio-pci", driverName: c.driverName, driverVersion: c.driverVersion,
                 pci: pci, mdev: c.mdevType.map { MdevDefinition(type: $0) }, migrationFlags: flags,
-                expectedStateSize: expectedStateSize, vendorCompatibility: c.compat)
+                expectedStateSize: c.stateSize, vendorCompatibility: c.compat)
         }
         switch discovered {
         case .mdev(let info):

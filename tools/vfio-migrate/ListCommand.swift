@@ -11,17 +11,19 @@ struct ListCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let report: DiscoveryReport
-        do {
-            report = try SysfsDiscovery(root: sysfsRoot).report(devRoot: devRoot)
-        } catch {
-            throw CLIError(message: "\(error)", code: .notFound)
-        }
-        if json {
-            FileHandle.standardOutput.write(try report.jsonData())
-            print()
-        } else {
-            print(report.humanTable(), terminator: "")
+        try reporting {
+            let report: DiscoveryReport
+            do {
+                report = try SysfsDiscovery(root: sysfsRoot).report(devRoot: devRoot)
+            } catch {
+                throw CLIError(message: "\(error)", code: .notFound)
+            }
+            if json {
+                FileHandle.standardOutput.write(try report.jsonData())
+                print()
+            } else {
+                print(report.humanTable(), terminator: "")
+            }
         }
     }
 }

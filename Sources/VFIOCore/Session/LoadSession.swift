@@ -18,8 +18,8 @@ public struct LoadOptions: Sendable {
     }
 }
 
-public struct LoadReport: Sendable, Equatable {
-    public struct Device: Sendable, Equatable {
+public struct LoadReport: Sendable, Equatable, Codable {
+    public struct Device: Sendable, Equatable, Codable {
         public var name: String
         public var bytes: UInt64 = 0
         public var chunks: UInt64 = 0

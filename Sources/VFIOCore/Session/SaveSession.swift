@@ -29,8 +29,8 @@ public struct SaveOptions: Sendable {
 }
 
 /// What a save did, per device.
-public struct SaveReport: Sendable, Equatable {
-    public struct Device: Sendable, Equatable {
+public struct SaveReport: Sendable, Equatable, Codable {
+    public struct Device: Sendable, Equatable, Codable {
         public var name: String
         public var preCopyBytes: UInt64 = 0
         public var stopCopyBytes: UInt64 = 0
