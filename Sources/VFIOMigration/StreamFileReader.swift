@@ -72,7 +72,7 @@ public final class StreamFileReader: LoadSource {
         default:
             code = .streamCorrupt
         }
-        return VFIOError(code, "bad stream at byte \(error.offset): \(error)", device: path)
+        return VFIOError(code, "bad stream: \(error)", device: path)
     }
 
     public func next() throws(VFIOError) -> LoadEvent {

@@ -29,4 +29,10 @@ if [ "$CLI_CHECKS" = 1 ]; then
     crc2=$(cat "$(hooks "$MDEV2")/bar_crc32")
     echo "BAR0 CRC-32: device 1 $crc1, device 2 $crc2"
     guest_test cli-bar-equal test "$crc1" = "$crc2"
+    guest_test cli-inspect ./vfio-migrate inspect "$state"
+    guest_test cli-verify ./vfio-migrate verify "$state"
+    if [ -n "${VFIO_TEST_MDEV_FOREIGN:-}" ]; then
+        # a type-2 device must be refused by the compatibility check, before RESUMING
+        guest_test cli-foreign-refused sh -c "! ./vfio-migrate load $VFIO_TEST_MDEV_FOREIGN --input $state"
+    fi
 fi
