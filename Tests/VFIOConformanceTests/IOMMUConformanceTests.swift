@@ -29,7 +29,9 @@ private let page: UInt64 = 4096
     func iommuInfoCarriesTheMigrationCapability(target: Targets.IOMMUTarget) throws {
         let device = try DeviceEnvironment().open(target.spec)
         let info = try device.vfio.container.iommuInfo()
-        #expect(!info.iovaRanges.isEmpty)
+        // Only a hardware IOMMU domain has IOVA ranges; an mdev-only container has none
+        // (the real kernel's answer, found by this suite in the guest).
+        #expect(info.iovaRanges.isEmpty == target.preciseDirty, "\(info.iovaRanges)")
         #expect(info.iovaRanges.allSatisfy { $0.start <= $0.last })
         let migration = try #require(info.migration)
         #expect(migration.pageSizes & page == page)
