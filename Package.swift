@@ -96,7 +96,8 @@ let package = Package(
         ),
         .testTarget(
             name: "VFIOMigrationTests",
-            dependencies: ["VFIOMigration", "VFIOMock", "VFIOCore", "VFIOStream", "VFIOKernel"]
+            dependencies: ["VFIOMigration", "VFIOMock", "VFIOCore", "VFIOStream", "VFIOKernel"],
+            resources: [.copy("Fixtures")]
         ),
     ]
 )

@@ -15,8 +15,9 @@ extension OpenedDevice {
         if let mock {
             // A mock's logical state size stands in for the estimate: a replay target is shaped by it.
             let c = mock.configuration
+            // The name records the mock's full spec, so a replay can build a matching target.
             return DeviceDescriptor(
-                name: displayName, deviceAPI: "vfio-pci", driverName: c.driverName, driverVersion: c.driverVersion,
+                name: c.spec, deviceAPI: "vfio-pci", driverName: c.driverName, driverVersion: c.driverVersion,
                 pci: pci, mdev: c.mdevType.map { MdevDefinition(type: $0) }, migrationFlags: flags,
                 expectedStateSize: c.stateSize, vendorCompatibility: c.compat)
         }

@@ -36,7 +36,14 @@ public enum Migration {
                 try requireCompatible(sourceDescriptors, targetDescriptors)
             }
         }
-        let writer = try StreamFileWriter(path: path, header: header)
+        let writer: StreamFileWriter
+        do {
+            writer = try StreamFileWriter(path: path, header: header)
+        } catch {
+            var failure = error
+            failure.message += "; source devices untouched: " + drivers.map { "\($0.name) \($0.knownState.map { "\($0)" } ?? "?")" }.joined(separator: ", ")
+            throw failure
+        }
         let report = try SaveSession(drivers: drivers, sink: writer, options: options).run()
         return (report, header)
     }

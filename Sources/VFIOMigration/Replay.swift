@@ -4,6 +4,7 @@
 // device (what the device was given and which states it was asked for).
 import VFIOBuffers
 import VFIOCore
+import VFIOMock
 import VFIOStream
 
 public struct ReplayReport: Sendable, Equatable, Codable {
@@ -42,6 +43,21 @@ extension Migration {
             deliveredBytes: watchedDevice.bytes, deliveredCRC32C: watchedDevice.crc,
             requestedStates: watchedDevice.requested, finalState: try driver.refreshState(),
             expectedStates: finalState == .running ? [.resuming, .stop, .running] : [.resuming, .stop])
+    }
+}
+
+extension Migration {
+    /// A mock device spec shaped like the device a stream was saved from, when that device
+    /// was itself a mock (its descriptor names its spec): same size, blocks, flags and
+    /// compatibility id, no faults. Nil for streams of real devices.
+    public static func replayTargetSpec(for descriptor: DeviceDescriptor) -> String? {
+        guard descriptor.name.hasPrefix("mock:"), var configuration = try? MockDeviceConfiguration(spec: descriptor.name) else {
+            return nil
+        }
+        configuration.name = "replay"
+        configuration.faults = MockFaults()
+        configuration.seed &+= 1
+        return configuration.spec
     }
 }
 

@@ -119,14 +119,12 @@ struct ReplayCommand: ParsableCommand {
         }
     }
 
-    /// A mock target matching the stream's first device (its compat id and mdev type).
+    /// A mock target shaped like the captured device (streams saved from mock devices).
     func defaultMock() throws -> String {
         let header = try StreamFileReader(path: file).header
-        guard let d = header.devices.first else { throw CLIError(message: "the stream has no device", code: .usage) }
-        var options = ["compat=\(d.vendorCompatibility.isEmpty ? "mock-1" : d.vendorCompatibility)"]
-        if let size = d.expectedStateSize { options.append("state=\(size)") }
-        if let mdev = d.mdev { options.append("mdev-type=\(mdev.type)") }
-        options.append("flags=\(d.migrationFlags.names.map { $0.lowercased().replacingOccurrences(of: "_", with: "-") }.joined(separator: ","))")
-        return "mock:replay?" + options.joined(separator: "&")
+        guard let d = header.devices.first, let spec = Migration.replayTargetSpec(for: d) else {
+            throw CLIError(message: "the stream was not saved from a mock device: name a target with --device", code: .usage)
+        }
+        return spec
     }
 }

@@ -108,7 +108,7 @@ public final class LoadSession {
                 outcomes.append("\(driver.name) could not be reset: \(resetFailure)")
             }
         }
-        if drivers.count > 1 || failure.device == nil {
+        if drivers.count > 1 || failure.state?.recovery == nil {
             failure.message += "; target devices: " + outcomes.joined(separator: "; ")
         }
         return failure

@@ -209,7 +209,9 @@ public final class SaveSession {
                 outcomes.append("\(driver.name) could not be recovered: \(resetFailure)")
             }
         }
-        if drivers.count > 1 || failure.device == nil {
+        // Unless the error is about the one device and already says where it was left, list
+        // every device's outcome (a sink failure, e.g. a full disk, names the file instead).
+        if drivers.count > 1 || failure.state?.recovery == nil {
             failure.message += "; source devices: " + outcomes.joined(separator: "; ")
         }
         return failure

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+import VFIOCore
+import VFIOMigration
+
+@Suite struct StreamFileTests {
+    private func temporary(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("vfio-\(name)-\(UUID().uuidString).vfiomig").path
+    }
+
+    @Test func aFullDiskFailsTheSaveAndTheSourceRunsAgain() throws {
+        let env = DeviceEnvironment()
+        let source = try env.open("mock:src?state=256KiB")
+        do {
+            try Migration.save([source], to: "/dev/full", options: SaveOptions(chunkSize: 64 << 10, finalState: .stop))
+            Issue.record("a save to a full disk succeeded")
+        } catch {
+            #expect(error.errno == .noSpace, "\(error)")
+            #expect(error.description.contains("/dev/full"), "\(error)")
+            #expect(error.description.contains("RUNNING"), "the error says where the source was left: \(error)")
+        }
+        #expect(try source.migration.currentState() == .running)
+    }
+
+    @Test func everyByteFlipIsCaughtWithItsOffset() throws {
+        let env = DeviceEnvironment()
+        let path = temporary("flip")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Migration.save([try env.open("mock:s?state=8KiB&flags=stop-copy")], to: path, options: SaveOptions(chunkSize: 4096))
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        for position in stride(from: 0, to: original.count, by: max(1, original.count / 97)) {
+            var bytes = original
+            bytes[position] ^= 0x01
+            try bytes.write(to: URL(fileURLWithPath: path))
+            do {
+                _ = try Migration.verify(path)
+                Issue.record("flip at \(position) not detected")
+            } catch {
+                #expect(error.code == .streamCorrupt || error.code == .streamIncompatible, "\(error)")
+            }
+        }
+    }
+
+    @Test func aTruncatedStreamAbortsTheLoadAndResetsTheTarget() throws {
+        let env = DeviceEnvironment()
+        let path = temporary("trunc")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Migration.save([try env.open("mock:s?state=256KiB&flags=stop-copy")], to: path)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        try whole.prefix(whole.count * 2 / 3).write(to: URL(fileURLWithPath: path))
+        let target = try env.open("mock:t?state=256KiB&flags=stop-copy")
+        do {
+            try Migration.load([target], from: path)
+            Issue.record("a truncated stream loaded")
+        } catch {
+            #expect(error.code == .streamCorrupt)
+            #expect(error.message.contains("reset to RUNNING"), "\(error)")
+        }
+        #expect(try target.migration.currentState() == .running)
+    }
+}
