@@ -1,5 +1,6 @@
 // The syscall layer's one error: which operation, on which object, and the errno.
 import SystemPackage
+import VFIOBuffers
 
 public struct SyscallError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The call and sub-operation, e.g. "VFIO_DEVICE_FEATURE[MIG_DEVICE_STATE|SET]".
@@ -20,14 +21,6 @@ public struct SyscallError: Error, Sendable, Equatable, CustomStringConvertible 
 
     /// The symbolic errno name, for messages people grep for.
     public static func errnoName(_ e: Errno) -> String {
-        // Linux numbering (x86-64 and arm64 agree for these).
-        let names: [CInt: String] = [
-            1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF",
-            11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST",
-            19: "ENODEV", 22: "EINVAL", 24: "EMFILE", 25: "ENOTTY", 27: "EFBIG", 28: "ENOSPC",
-            29: "ESPIPE", 32: "EPIPE", 34: "ERANGE", 36: "ENAMETOOLONG", 42: "ENOMSG",
-            75: "EOVERFLOW", 95: "EOPNOTSUPP", 122: "EDQUOT",
-        ]
-        return names[e.rawValue] ?? "errno \(e.rawValue)"
+        errnoSymbol(e.rawValue) ?? "errno \(e.rawValue)"
     }
 }

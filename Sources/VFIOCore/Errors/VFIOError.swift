@@ -2,6 +2,7 @@
 // and where a migration left the device. Codes are an extensible struct, so adding one never
 // breaks a client's switch.
 import SystemPackage
+import VFIOBuffers
 
 public struct VFIOError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -87,15 +88,7 @@ public struct VFIOError: Error, Sendable, CustomStringConvertible {
 
     /// Symbolic errno plus its text, e.g. "EINVAL (Invalid argument)".
     public static func errnoName(_ e: Errno) -> String {
-        let names: [CInt: String] = [
-            1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF",
-            11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST",
-            19: "ENODEV", 22: "EINVAL", 24: "EMFILE", 25: "ENOTTY", 27: "EFBIG", 28: "ENOSPC",
-            29: "ESPIPE", 32: "EPIPE", 34: "ERANGE", 36: "ENAMETOOLONG", 42: "ENOMSG",
-            75: "EOVERFLOW", 95: "EOPNOTSUPP", 122: "EDQUOT",
-        ]
-        let symbol = names[e.rawValue] ?? "errno \(e.rawValue)"
-        return "\(symbol) (\(e.description))"
+        "\(errnoSymbol(e.rawValue) ?? "errno \(e.rawValue)") (\(e.description))"
     }
 
     /// The code an errno from the kernel most likely means.
