@@ -38,17 +38,16 @@ struct DemoCommand: ParsableCommand {
 
             // Source side: pre-copy while running, target compatibility checked before the
             // sources stop, then every device quiesces P2P before any enters STOP_COPY.
-            let (save, _) = try Migration.save(
-                sources, to: path, options: SaveOptions(finalState: .stop), checkingTargets: targets)
+            let result = try Migration.migrate(sources, to: targets, through: path)
+            let save = result.save
+            let load = result.load
             for d in save.devices {
                 say("  saved \(d.name): pre-copy \(formatBytes(d.preCopyBytes)), stop-copy \(formatBytes(d.stopCopyBytes)), \(d.chunks) chunks")
             }
             say("  pre-copy rounds: \(save.preCopyRounds)\(save.preCopyConverged ? " (converged)" : ""); stop-copy phase took \(save.stopCopyDuration)")
 
             let summary = try Migration.verify(path)
-            say("stream \(path): \(formatBytes(summary.streamLength)), \(summary.recordCount) records, every checksum verified")
-
-            let (load, _) = try Migration.load(targets, from: path)
+            say("stream \(path): \(formatBytes(summary.streamLength)), \(summary.recordCount) records, every checksum verified; loaded into the targets")
             let identical = zip(sources, targets).map { $0.mock!.stateDigest == $1.mock!.stateDigest }
             let sourceStates = try sources.map { try $0.migration.currentState() }
             let targetStates = try targets.map { try $0.migration.currentState() }
