@@ -215,11 +215,11 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
 
     /// Reads and writes that move fewer bytes than asked: the stream still arrives whole, and
     /// every chunk but the last of each phase is full.
-    @Test(arguments: [("1000", "777"), ("8", "4096"), ("65535", "1")])
+    @Test(arguments: [("1000", "777"), ("8", "4093"), ("65535", "13")])
     func shortReadsAndWritesRoundTrip(read: String, write: String) throws {
         try withLeakCheck { env in
-            let source = try env.open("mock:sr?state=1MiB&short-read=\(read)")
-            let target = try env.open("mock:sw?state=1MiB&seed=9&short-write=\(write)")
+            let source = try env.open("mock:sr?state=320KiB&short-read=\(read)")
+            let target = try env.open("mock:sw?state=320KiB&seed=9&short-write=\(write)")
             source.mock!.mutateState(blocks: 5)
             let saved = try save([try source.driver()], chunkSize: 64 << 10)
             for phase in [MigrationState.preCopy, .stopCopy] {
