@@ -31,7 +31,8 @@ extension Migration {
                     return "\(source.displayName) could not be restarted: \(error)"
                 }
             }
-            failure.message += "; the targets did not commit, source devices: " + outcomes.joined(separator: "; ")
+            let note = "the targets did not commit, source devices: " + outcomes.joined(separator: "; ")
+            failure.outcome = failure.outcome.map { $0 + "; " + note } ?? note
             throw failure
         }
     }

@@ -1,5 +1,6 @@
 import SystemPackage
 import Testing
+import VFIOBuffers
 @testable import VFIOCore
 
 @Suite struct MigrationDriverTests {
@@ -91,5 +92,43 @@ import Testing
         device.state = .error
         device.failReset = true
         #expect(throws: VFIOError.self) { try driver.recover() }
+    }
+
+    /// A reset behind the engine's back ends the session: the next GET shows it, the dead fd
+    /// is closed once, and a new session can open.
+    @Test func stateReadBackClosesASessionTheDeviceNoLongerHas() throws {
+        let device = ScriptedDevice(flags: all)
+        let driver = try MigrationDriver(device: device)
+        try driver.transition(to: .stopCopy)
+        try device.reset() // not through the driver
+        #expect(try driver.refreshState() == .running)
+        #expect(driver.channel == nil)
+        #expect(device.channels[0].closeCount == 1)
+        #expect(try driver.transition(to: .stopCopy) != nil)
+        #expect(try driver.refreshState() == .stopCopy)
+        #expect(driver.channel != nil, "a session the state still holds stays open")
+    }
+
+    /// A resume fd that takes nothing (EAGAIN on a non-blocking fd) is made blocking and the
+    /// write completes; one that still takes nothing in blocking mode is an error, not a spin.
+    @Test func fullNonBlockingResumeFdIsMadeBlocking() throws {
+        let device = ScriptedDevice(flags: [.stopCopy])
+        let driver = try MigrationDriver(device: device)
+        try driver.transition(to: .resuming)
+        let channel = device.channels[0]
+        channel.fullWrites = 1
+        let buffer = IOBuffer(capacity: 4096)
+        try driver.writeResumeData(from: buffer, range: 0..<4096)
+        #expect(channel.written == 4096)
+        #expect(channel.nonBlockingChanges == [false])
+
+        channel.fullWrites = -1
+        do {
+            try driver.writeResumeData(from: buffer, range: 0..<4096)
+            Issue.record("a fd that never takes bytes must fail the write")
+        } catch {
+            #expect(error.code == .deviceError)
+            #expect(error.description.contains("took no bytes in blocking mode on scripted0"), "\(error)")
+        }
     }
 }

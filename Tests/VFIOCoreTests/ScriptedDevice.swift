@@ -63,11 +63,22 @@ final class ScriptedChannel: MigrationDataChannel, @unchecked Sendable {
     let isSaving: Bool
     var dead = false
     var closeCount = 0
+    /// Writes that answer 0 (a full non-blocking fd) before the fd is made blocking; -1: always.
+    var fullWrites = 0
+    var nonBlockingChanges: [Bool] = []
+    var written = 0
     init(saving: Bool) { isSaving = saving }
     func read(into buffer: IOBuffer, range: Range<Int>, phase: MigrationState) throws(VFIOError) -> DataReadResult { .endOfStream }
-    func write(from buffer: IOBuffer, range: Range<Int>) throws(VFIOError) -> Int { range.count }
+    func write(from buffer: IOBuffer, range: Range<Int>) throws(VFIOError) -> Int {
+        if fullWrites != 0 {
+            if fullWrites > 0 { fullWrites -= 1 }
+            return 0
+        }
+        written += range.count
+        return range.count
+    }
     func preCopyInfo() throws(VFIOError) -> PreCopyInfo { PreCopyInfo(initialBytes: 0, dirtyBytes: 0) }
-    func setNonBlocking(_ enabled: Bool) throws(VFIOError) {}
+    func setNonBlocking(_ enabled: Bool) throws(VFIOError) { nonBlockingChanges.append(enabled) }
     func close() {
         closeCount += 1
         precondition(closeCount == 1, "closed twice")

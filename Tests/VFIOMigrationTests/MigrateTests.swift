@@ -18,7 +18,7 @@ import VFIOMock
             Issue.record("a refused load counted as a migration")
         } catch {
             #expect(error.errno == .ioError, "\(error)")
-            #expect(error.message.contains("source devices: mock:src returned to RUNNING"), "\(error)")
+            #expect(error.description.contains("source devices: mock:src returned to RUNNING"), "\(error)")
         }
         #expect(try source.migration.currentState() == .running)
         #expect(try target.migration.currentState() == .running, "the target was reset")

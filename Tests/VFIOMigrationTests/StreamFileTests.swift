@@ -54,7 +54,7 @@ import VFIOMigration
             Issue.record("a truncated stream loaded")
         } catch {
             #expect(error.code == .streamCorrupt)
-            #expect(error.message.contains("reset to RUNNING"), "\(error)")
+            #expect(error.description.contains("reset to RUNNING"), "\(error)")
         }
         #expect(try target.migration.currentState() == .running)
     }

@@ -50,7 +50,8 @@ public protocol MigrationDataChannel: AnyObject, Sendable {
     var isSaving: Bool { get }
     /// One read into `buffer[range]`. `phase` says how 0 is interpreted (end vs nothing now).
     func read(into buffer: IOBuffer, range: Range<Int>, phase: MigrationState) throws(VFIOError) -> DataReadResult
-    /// One write from `buffer[range]`; returns bytes accepted (may be short).
+    /// One write from `buffer[range]`; returns bytes accepted (may be short), or 0 when the
+    /// fd is non-blocking and the device takes nothing now (EAGAIN).
     func write(from buffer: IOBuffer, range: Range<Int>) throws(VFIOError) -> Int
     /// VFIO_MIG_GET_PRECOPY_INFO on the fd.
     func preCopyInfo() throws(VFIOError) -> PreCopyInfo

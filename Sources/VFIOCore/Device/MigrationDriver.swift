@@ -29,11 +29,17 @@ public final class MigrationDriver: @unchecked Sendable {
         channel?.close()
     }
 
-    /// Reads the state from the device (GET) and remembers it.
+    /// Reads the state from the device (GET) and remembers it. A session the state cannot
+    /// hold (the device was reset or moved behind the engine's back) is closed: its fd is dead,
+    /// and a later arc must be free to open a new one.
     @discardableResult
     public func refreshState() throws(VFIOError) -> MigrationState {
         let state = try device.currentState()
         knownState = state
+        if let open = channel, open.isSaving ? !state.isSaving : state != .resuming {
+            open.close()
+            channel = nil
+        }
         return state
     }
 
@@ -168,15 +174,24 @@ public final class MigrationDriver: @unchecked Sendable {
         return try channel.read(into: buffer, range: range, phase: phase)
     }
 
-    /// Writes all of `buffer[range]` into the resume session, looping over short writes.
+    /// Writes all of `buffer[range]` into the resume session, looping over short writes. A
+    /// non-blocking fd (EAGAIN) is put back in blocking mode, as the save side does.
     public func writeResumeData(from buffer: IOBuffer, range: Range<Int>) throws(VFIOError) {
         guard let channel, !channel.isSaving, knownState == .resuming else {
             preconditionFailure("writeResumeData outside a resume session on \(name)")
         }
         var cursor = range.lowerBound
+        var madeBlocking = false
         while cursor < range.upperBound {
             let n = try channel.write(from: buffer, range: cursor..<range.upperBound)
-            precondition(n > 0, "write on a resume fd accepted 0 bytes")
+            if n == 0 {
+                guard !madeBlocking else {
+                    throw VFIOError(.deviceError, "the resume data fd took no bytes in blocking mode", device: name, operation: "write")
+                }
+                try channel.setNonBlocking(false)
+                madeBlocking = true
+                continue
+            }
             cursor += n
         }
     }

@@ -60,6 +60,9 @@ public struct VFIOError: Error, Sendable, CustomStringConvertible {
     public var operation: String?
     public var errno: Errno?
     public var state: DeviceStateReport?
+    /// Where a failed save or load left every device it held, e.g. "source devices: mock:a
+    /// returned to RUNNING; mock:b reset to RUNNING". Printed after everything about the failure.
+    public var outcome: String?
 
     public init(
         _ code: Code, _ message: String, device: String? = nil, operation: String? = nil,
@@ -83,6 +86,7 @@ public struct VFIOError: Error, Sendable, CustomStringConvertible {
             text += ": \(Self.errnoName(errno))"
         }
         if let state { text += " (\(state))" }
+        if let outcome { text += "; \(outcome)" }
         return text
     }
 

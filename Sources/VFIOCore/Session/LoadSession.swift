@@ -97,19 +97,21 @@ public final class LoadSession {
         var failure = error
         var outcomes: [String] = []
         for driver in drivers {
+            let failing = driver.name == failure.device
+            if failing { failure.state = failure.state ?? .init() }
             do {
                 try driver.resetDevice()
                 outcomes.append("\(driver.name) reset to RUNNING with its loaded state discarded")
-                if driver.name == failure.device {
-                    failure.state = failure.state ?? .init()
-                    failure.state?.recovery = "reset to RUNNING, loaded state discarded"
-                }
+                if failing { failure.state?.recovery = "reset to RUNNING, loaded state discarded" }
             } catch let resetFailure {
                 outcomes.append("\(driver.name) could not be reset: \(resetFailure)")
+                if failing { failure.state?.recovery = "could not be reset: \(resetFailure)" }
             }
         }
-        if drivers.count > 1 || failure.state?.recovery == nil {
-            failure.message += "; target devices: " + outcomes.joined(separator: "; ")
+        // One device that is itself the failing one needs no list; a sink, stream or several
+        // devices do.
+        if drivers.count > 1 || !drivers.contains(where: { $0.name == failure.device }) {
+            failure.outcome = "target devices: " + outcomes.joined(separator: "; ")
         }
         return failure
     }

@@ -192,27 +192,31 @@ public final class SaveSession {
     }
 
     /// Returns every device to RUNNING (resetting where that fails) and folds what happened
-    /// into the error.
+    /// into the error: the failing device's state as read back before recovery touched it,
+    /// what recovery did to it (or why it could not), and, for several devices, each outcome.
     private func rollback(after error: VFIOError) -> VFIOError {
         var failure = error
         var outcomes: [String] = []
         for driver in drivers {
+            let failing = driver.name == failure.device
+            if failing && failure.state?.observed == nil {
+                // A failed read or write carries no state: read it back (nil when even that fails).
+                failure.state = failure.state ?? .init()
+                failure.state?.observed = try? driver.refreshState()
+            }
             do {
                 let recovery = try driver.recover(preferring: .running)
                 outcomes.append("\(driver.name) \(recovery)")
-                if driver.name == failure.device {
-                    failure.state = failure.state ?? .init()
-                    failure.state?.observed = driver.knownState
-                    failure.state?.recovery = recovery.description
-                }
+                if failing { failure.state?.recovery = recovery.description }
             } catch let resetFailure {
                 outcomes.append("\(driver.name) could not be recovered: \(resetFailure)")
+                if failing { failure.state?.recovery = "could not be recovered: \(resetFailure)" }
             }
         }
-        // Unless the error is about the one device and already says where it was left, list
-        // every device's outcome (a sink failure, e.g. a full disk, names the file instead).
-        if drivers.count > 1 || failure.state?.recovery == nil {
-            failure.message += "; source devices: " + outcomes.joined(separator: "; ")
+        // One device that is itself the failing one needs no list; a sink, stream or several
+        // devices do.
+        if drivers.count > 1 || !drivers.contains(where: { $0.name == failure.device }) {
+            failure.outcome = "source devices: " + outcomes.joined(separator: "; ")
         }
         return failure
     }

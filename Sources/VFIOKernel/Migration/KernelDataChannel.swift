@@ -52,6 +52,8 @@ public final class KernelDataChannel: MigrationDataChannel, @unchecked Sendable 
         guard fd != nil else { preconditionFailure("write on a closed data channel of \(deviceName)") }
         do {
             return try fd!.write(from: buffer, range: range)
+        } catch where e(error) == .resourceTemporarilyUnavailable {
+            return 0 // non-blocking and full: the engine decides what to do
         } catch {
             throw self.error(error, "the device refused resume data")
         }

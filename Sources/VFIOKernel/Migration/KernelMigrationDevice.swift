@@ -25,7 +25,7 @@ public final class KernelMigrationDevice: MigrationDevice, @unchecked Sendable {
     }
 
     public func currentState() throws(VFIOError) -> MigrationState {
-        let raw = try device.wrap { () throws(SyscallError) in try device.fd.migrationState() }
+        let raw = try wrap { () throws(SyscallError) in try device.fd.migrationState() }
         guard let state = MigrationState(uapi: raw) else {
             throw VFIOError(.deviceError, "the kernel reported unknown migration state \(raw)", device: name)
         }
@@ -33,13 +33,13 @@ public final class KernelMigrationDevice: MigrationDevice, @unchecked Sendable {
     }
 
     public func setState(_ state: MigrationState) throws(VFIOError) -> (any MigrationDataChannel)? {
-        let fd = try device.wrap { () throws(SyscallError) in try device.fd.setMigrationState(state.uapiValue) }
+        let fd = try wrap { () throws(SyscallError) in try device.fd.setMigrationState(state.uapiValue) }
         guard let fd else { return nil }
         return KernelDataChannel(fd: fd, deviceName: name, saving: state.isSaving)
     }
 
     public func reset() throws(VFIOError) {
-        try device.reset()
+        try wrap { () throws(SyscallError) in try device.fd.reset() }
     }
 
     public func stopCopySizeEstimate() throws(VFIOError) -> UInt64? {
@@ -47,6 +47,16 @@ public final class KernelMigrationDevice: MigrationDevice, @unchecked Sendable {
             return try device.fd.migrationDataSize()
         } catch where error.errno == .noIoctl || error.errno == .invalidArgument {
             return nil // kernels before 6.2 or drivers without the feature
+        } catch {
+            throw VFIOError(syscall: error, device: name)
+        }
+    }
+
+    /// Like VFIODevice's, but errors name the device as this object's callers know it
+    /// (`mock:vf0` rather than the emulated PCI address).
+    private func wrap<T: ~Copyable>(_ body: () throws(SyscallError) -> T) throws(VFIOError) -> T {
+        do {
+            return try body()
         } catch {
             throw VFIOError(syscall: error, device: name)
         }
