@@ -19,7 +19,7 @@ struct Options {
     static let usage = """
         usage: vfio-bench-ratios [--quick] [--reps N] [--only codec|save|memory]...
           --quick   3 repetitions and a 64 MiB save device: a smoke run, not for quoting
-          --reps N  N codec repetitions (default 15); saves repeat max(5, N/2 + 1) times
+          --reps N  N codec repetitions (default 15); saves then repeat max(5, N/2 + 1) times (9 without it)
           --only S  run only section S (repeatable)
         """
 
