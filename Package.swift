@@ -16,7 +16,9 @@ let package = Package(
     name: "vfio-migration",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "VFIOBuffers", targets: ["VFIOBuffers"]),
         .library(name: "VFIOStream", targets: ["VFIOStream"]),
+        .library(name: "VFIOSyscalls", targets: ["VFIOSyscalls"]),
         .library(name: "VFIOCore", targets: ["VFIOCore"]),
         .library(name: "VFIOKernel", targets: ["VFIOKernel"]),
         .library(name: "VFIOMock", targets: ["VFIOMock"]),

@@ -1,0 +1,48 @@
+// The baselines of the end-to-end save: SaveSinks that take the same buffer, at the same
+// payload offset, from the same SaveSession reading the same device, and differ from
+// StreamFileWriter only in what they do with each chunk.
+import VFIOBuffers
+import VFIOCore
+import VFIOStream
+import VFIOSyscalls
+
+/// Writes each chunk's payload to the sink with the same StreamFD.writeAll the stream writer
+/// uses, without a record header or CRC: a raw copy of the device's bytes.
+public final class RawCopySink: SaveSink {
+    /// Same as StreamFileWriter's, so the session reads into the same buffer ranges.
+    public let payloadOffset = StreamFormat.recordHeaderSize
+    private let fd: StreamFD
+    public private(set) var bytesWritten: UInt64 = 0
+
+    public init(path: String) throws(SyscallError) {
+        fd = try StreamFD.open(path, forWriting: true)
+    }
+
+    public func deviceState(device: Int, phase: MigrationState, offset: UInt64, buffer: IOBuffer, payload: Range<Int>) throws(VFIOError) {
+        do { try fd.writeAll(buffer, payload) } catch {
+            throw VFIOError(.ioFailure, "raw copy write failed: \(error)", device: fd.name)
+        }
+        bytesWritten += UInt64(payload.count)
+    }
+
+    public func preCopyProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {}
+    public func endOfDevice(device: Int, totalBytes: UInt64, chunks: UInt64) throws(VFIOError) {}
+
+    /// fsync like the stream writer, so both end the same way.
+    public func endOfStream() throws(VFIOError) {
+        do { try fd.sync() } catch { throw VFIOError(.ioFailure, "raw copy fsync failed: \(error)", device: fd.name) }
+    }
+}
+
+/// Drops every chunk: the session and the device reads alone (the bare read of the device).
+public final class DiscardSink: SaveSink {
+    public let payloadOffset = StreamFormat.recordHeaderSize
+    public private(set) var bytesSeen: UInt64 = 0
+    public init() {}
+    public func deviceState(device: Int, phase: MigrationState, offset: UInt64, buffer: IOBuffer, payload: Range<Int>) throws(VFIOError) {
+        bytesSeen += UInt64(payload.count)
+    }
+    public func preCopyProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {}
+    public func endOfDevice(device: Int, totalBytes: UInt64, chunks: UInt64) throws(VFIOError) {}
+    public func endOfStream() throws(VFIOError) {}
+}

@@ -1,0 +1,87 @@
+// vfio-bench-ratios: measures each comparison the roadmap sets a target for, side by side in
+// this one process, repeats it with the variants interleaved (their order rotating) so drift
+// and noise of the shared machine fall on all of them alike, and prints the medians, the
+// ratios and whether each target is met. Build in release:
+//
+//     cd Benchmarks && swift run -c release vfio-bench-ratios
+//
+// Targets (roadmap): a framed save runs at ≥ 0.90 of a raw copy through the same real sink;
+// framing and CRC32C cost at most half of a bare read; peak memory does not depend on the
+// device's state size. The exit status is 0 whether or not targets are met: this reports.
+import BenchSupport
+import Foundation
+import VFIOStream
+
+let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+var verdicts: [Verdict] = []
+
+print("vfio-bench-ratios  \(ISO8601DateFormatter().string(from: Date()))")
+print("machine: \(machineLine()); CRC32C \(CRC32C.isHardwareAccelerated ? "hardware (SSE4.2 crc32)" : "software (tables)")")
+print("load average at start: \(loadAverage())")
+print("")
+
+var frameSecondsPerMiB: Double?
+if options.sections.contains(.codec) {
+    for (label, size) in [("1 MiB", 1 << 20), ("64 KiB", 64 << 10)] {
+        let result = measureCodec(label: label, chunkSize: size, repetitions: options.repetitions)
+        if size == 1 << 20 { frameSecondsPerMiB = result.median[.frame]! }
+        verdicts.append(Verdict(
+            name: "framing + CRC32C / bare read (page cache), \(label)", measured: format(result.frameOverRead),
+            target: "≤ 0.50", pass: result.frameOverRead <= 0.5))
+    }
+}
+
+if options.sections.contains(.save) {
+    do {
+        let shm = "/dev/shm/vfio-bench-\(getpid())"
+        defer { unlink(shm) }
+        let runs: [(preCopy: Bool, path: String, name: String)] = [
+            (false, "/dev/null", "/dev/null"), (true, "/dev/null", "/dev/null"), (false, shm, "tmpfs file"),
+        ]
+        for run in runs {
+            let result = try measureSave(
+                preCopy: run.preCopy, state: options.saveState, sinkPath: run.path, sinkName: run.name,
+                repetitions: options.saveRepetitions)
+            verdicts.append(Verdict(
+                name: "framed save / raw copy [\(result.flags)] → \(run.name)", measured: format(result.framedOverRaw, 3),
+                target: "≥ 0.90", pass: result.framedOverRaw >= 0.9))
+            // The other reading of "bare read": the device's own data fd, read by the session.
+            if !run.preCopy && run.path == "/dev/null", let frame = frameSecondsPerMiB {
+                let deviceReadPerMiB = Double(1 << 20) / result.median[.discard]!
+                let share = frame / deviceReadPerMiB
+                print("framing + CRC32C per MiB (codec, 1 MiB chunks) / mock device read per MiB: \(format(share))")
+                print("")
+                verdicts.append(Verdict(
+                    name: "framing + CRC32C / mock device read, 1 MiB", measured: format(share), target: "≤ 0.50",
+                    pass: share <= 0.5))
+            }
+        }
+    } catch {
+        fail("save comparison failed: \(error)")
+    }
+}
+
+if options.sections.contains(.memory) {
+    do {
+        let result = try measureMemory(sizes: ["64MiB", "1GiB"], repetitions: options.memoryRepetitions)
+        let ratio = result.peak["1GiB"]! / result.peak["64MiB"]!
+        let extra = (result.growth["1GiB"]! - result.growth["64MiB"]!) / Double(1 << 20)
+        print("  peak RSS 1 GiB / 64 MiB: \(format(ratio, 3)); extra growth for 16× the state: \(format(extra, 1)) MiB")
+        print("")
+        // Size-independent: 16× the state may cost a few MiB of slack (page and allocator
+        // granularity), nothing that scales with it.
+        verdicts.append(Verdict(
+            name: "peak RSS, 1 GiB state / 64 MiB state", measured: "\(format(ratio, 3)) (\(extra >= 0 ? "+" : "")\(format(extra, 1)) MiB)",
+            target: "≤ 1.05, ≤ +4 MiB", pass: ratio <= 1.05 && extra <= 4))
+    } catch {
+        fail("peak memory measurement failed: \(error)")
+    }
+}
+
+print("load average at end: \(loadAverage())")
+print("")
+print("Targets")
+for verdict in verdicts {
+    print("  \(verdict.pass ? "PASS" : "FAIL")  \(verdict.name.rightPad(56))\(verdict.measured.leftPad(18))   target \(verdict.target)")
+}
+print("targets met: \(verdicts.filter(\.pass).count) of \(verdicts.count)")
