@@ -28,7 +28,7 @@ public final class StreamFileReader: LoadSource {
         let got = try Self.read(input, prefix, 0..<StreamFormat.headerPrefixSize, path)
         do {
             if got < StreamFormat.headerPrefixSize { try decoder.endOfInput(available: got) }
-            let length = try decoder.decodeHeaderPrefix(prefix.filledBytesUpTo(StreamFormat.headerPrefixSize))
+            let length = try decoder.decodeHeaderPrefix(prefix.bytes(0..<StreamFormat.headerPrefixSize))
             let whole = IOBuffer(capacity: length)
             whole.write(prefix.bytes(0..<StreamFormat.headerPrefixSize), at: 0)
             let rest = try Self.read(input, whole, StreamFormat.headerPrefixSize..<length, path)
@@ -118,8 +118,4 @@ public final class StreamFileReader: LoadSource {
         guard let summary = decoder.summary else { preconditionFailure("complete stream without a summary") }
         return summary
     }
-}
-
-extension IOBuffer {
-    func filledBytesUpTo(_ n: Int) -> [UInt8] { bytes(0..<n) }
 }
