@@ -80,11 +80,13 @@ import VFIOSyscalls
         kernel.onIoctl(Req.migGetPrecopyInfo, on: .data, .answer { inv throws(Errno) in
             try inv.setField(UInt64(0x10_0000), at: 8)
             try inv.setField(UInt64(0x2000), at: 16)
+            try inv.setField(UInt32(1), at: 4) // REINIT, as a v2 kernel reports it
             return 0
         })
         let info = try data.preCopyInfo()
         #expect(info.initial == 0x10_0000)
         #expect(info.dirty == 0x2000)
+        #expect(info.flags == 1)
         let call = try #require(kernel.lastIoctl(0x3B79))
         #expect(call.kind == .data)
         #expect(call.fd == data.rawValue)

@@ -162,6 +162,24 @@ import VFIOSyscalls
         _ = try Self.featureCall(kernel, flags: 0x1_0009, argsz: 16)
     }
 
+    // MARK: MIG_PRECOPY_INFOv2
+
+    @Test func enablingPreCopyInfoV2SetsFeature12WithNoPayload() throws {
+        let kernel = RecordingKernel()
+        let device = try openTestDevice(kernel)
+        try device.enablePreCopyInfoV2()
+        _ = try Self.featureCall(kernel, flags: 0x2_000C, argsz: 8)
+    }
+
+    @Test func preCopyInfoV2RefusalNamesTheFeature() throws {
+        let kernel = RecordingKernel()
+        let device = try openTestDevice(kernel)
+        kernel.onIoctl(Req.deviceFeature, on: .device, .fail(.noIoctl))
+        let error = #expect(throws: SyscallError.self) { try device.enablePreCopyInfoV2() }
+        #expect(error?.operation == "VFIO_DEVICE_FEATURE[MIG_PRECOPY_INFOv2|SET]")
+        #expect(error?.errno == .noIoctl)
+    }
+
     // MARK: DMA logging
 
     @Test func startDMALoggingPointsAtAReadableRangeTableAndReturnsThePageSize() throws {

@@ -311,6 +311,8 @@ struct cvfio_device_feature {
 #define CVFIO_DEVICE_FEATURE_MIG_DATA_SIZE 9
 #define CVFIO_DEVICE_FEATURE_BUS_MASTER 10
 #define CVFIO_DEVICE_FEATURE_DMA_BUF 11
+// SET with no payload (PROBE to detect): opts in to cvfio_precopy_info.flags as an output.
+#define CVFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 12
 
 // MIGRATION (GET): which optional states the device supports.
 struct cvfio_device_feature_migration {
@@ -381,10 +383,13 @@ struct cvfio_device_feature_dma_logging_report {
 // MIG_GET_PRECOPY_INFO: only valid in PRE_COPY / PRE_COPY_P2P.
 struct cvfio_precopy_info {
     uint32_t argsz;
-    uint32_t flags;
+    uint32_t flags; // an output only after MIG_PRECOPY_INFOv2 was set; reserved before
+
     uint64_t initial_bytes CVFIO_ALIGNED_U64;
     uint64_t dirty_bytes CVFIO_ALIGNED_U64;
 };
+// New initial data appeared (the device was reconfigured): initial and dirty bytes restart.
+#define CVFIO_PRECOPY_INFO_REINIT 0x1
 
 // MARK: - cdev + iommufd device path
 

@@ -115,6 +115,7 @@ extension DeviceFD {
             Int32(CVFIO_DEVICE_FEATURE_DMA_LOGGING_STOP): "DMA_LOGGING_STOP",
             Int32(CVFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT): "DMA_LOGGING_REPORT",
             Int32(CVFIO_DEVICE_FEATURE_MIG_DATA_SIZE): "MIG_DATA_SIZE",
+            Int32(CVFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2): "MIG_PRECOPY_INFOv2",
         ]
         var parts: [String] = []
         if direction & UInt32(CVFIO_DEVICE_FEATURE_PROBE) != 0 { parts.append("PROBE") }
@@ -191,6 +192,12 @@ extension DeviceFD {
         let arg = try feature(Int32(CVFIO_DEVICE_FEATURE_MIG_DATA_SIZE), UInt32(CVFIO_DEVICE_FEATURE_GET),
                               payloadSize: MemoryLayout<cvfio_device_feature_mig_data_size>.size)
         return arg.load(cvfio_device_feature_mig_data_size.self, at: 8).stop_copy_length
+    }
+
+    /// SET VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (no payload): from now on PRECOPY_INFO's
+    /// `flags` is an output (REINIT). PROBE first; kernels without it answer ENOTTY or EINVAL.
+    public func enablePreCopyInfoV2() throws(SyscallError) {
+        _ = try feature(Int32(CVFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2), UInt32(CVFIO_DEVICE_FEATURE_SET), payloadSize: 0)
     }
 
     /// SET VFIO_DEVICE_FEATURE_DMA_LOGGING_START over `ranges` (iova, length); returns the

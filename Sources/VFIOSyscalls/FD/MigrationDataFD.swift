@@ -53,8 +53,9 @@ public struct MigrationDataFD: ~Copyable {
         }
     }
 
-    /// VFIO_MIG_GET_PRECOPY_INFO: (initial bytes, dirty bytes).
-    public func preCopyInfo() throws(SyscallError) -> (initial: UInt64, dirty: UInt64) {
+    /// VFIO_MIG_GET_PRECOPY_INFO: initial bytes, dirty bytes and the flags the kernel left
+    /// (meaningful only after MIG_PRECOPY_INFOv2 was set on the device; 0 is passed in).
+    public func preCopyInfo() throws(SyscallError) -> (initial: UInt64, dirty: UInt64, flags: UInt32) {
         let size = MemoryLayout<cvfio_precopy_info>.size
         var info = cvfio_precopy_info()
         info.argsz = UInt32(size)
@@ -66,7 +67,7 @@ public struct MigrationDataFD: ~Copyable {
             }
         }
         let out = arg.load(cvfio_precopy_info.self)
-        return (out.initial_bytes, out.dirty_bytes)
+        return (out.initial_bytes, out.dirty_bytes, out.flags)
     }
 
     /// fcntl(F_SETFL, O_NONBLOCK) on or off.
