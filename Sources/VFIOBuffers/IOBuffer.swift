@@ -35,7 +35,7 @@ public final class IOBuffer: @unchecked Sendable {
 
     /// Adopts memory a placement policy allocated (for example on a NUMA node).
     /// `release` is called exactly once, from deinit, with the same pointer and capacity.
-    public init(
+    package init(
         adopting base: UnsafeMutableRawPointer,
         capacity: Int,
         release: @escaping @Sendable (UnsafeMutableRawPointer, Int) -> Void

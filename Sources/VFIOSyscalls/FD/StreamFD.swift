@@ -4,7 +4,7 @@ import SystemPackage
 import VFIOBuffers
 
 public struct StreamFD: ~Copyable {
-    public let rawValue: CInt
+    package let rawValue: CInt
     public let name: String
     private let owned: Bool
 
@@ -18,12 +18,12 @@ public struct StreamFD: ~Copyable {
     }
 
     /// Standard input (0) or output (1); not closed on deinit.
-    public static func standard(_ fd: CInt) -> StreamFD {
+    package static func standard(_ fd: CInt) -> StreamFD {
         StreamFD(rawValue: fd, name: fd == 0 ? "standard input" : "standard output", owned: false)
     }
 
     /// Adopts a descriptor the caller opened (a socket, a pipe end); closed on deinit.
-    public static func adopting(_ fd: CInt, name: String) -> StreamFD {
+    package static func adopting(_ fd: CInt, name: String) -> StreamFD {
         StreamFD(rawValue: fd, name: name, owned: true)
     }
 
