@@ -7,6 +7,8 @@ public struct StreamFD: ~Copyable {
     package let rawValue: CInt
     public let name: String
     private let owned: Bool
+    /// Decided once: how a write avoids SIGPIPE on this descriptor.
+    private let target: WriteTarget
 
     /// Opens `path` for writing (created, truncated) or reading.
     public static func open(_ path: String, forWriting: Bool) throws(SyscallError) -> StreamFD {
@@ -31,12 +33,14 @@ public struct StreamFD: ~Copyable {
         self.rawValue = rawValue
         self.name = name
         self.owned = owned
+        self.target = (try? LinuxKernel.shared.writeTarget(of: rawValue)) ?? .pipe
     }
 
     deinit { if owned { try? LinuxKernel.shared.close(rawValue) } }
 
     /// Writes all of `buffer[range]`, looping over short writes. ENOSPC, EPIPE and friends are
-    /// reported with the byte count that did reach the file.
+    /// reported with the byte count that did reach the file; a vanished reader of a pipe or
+    /// socket is EPIPE, never a SIGPIPE.
     public func writeAll(_ buffer: IOBuffer, _ range: Range<Int>) throws(SyscallError) {
         try buffer.withUnsafeBytes(in: range) { (raw) throws(SyscallError) in
             // SAFETY: `raw` is the caller's buffer range, alive for this call.
@@ -44,7 +48,7 @@ public struct StreamFD: ~Copyable {
             var done = 0
             while done < region.count {
                 let n = try retryingInterrupts("write (\(done) of \(region.count) bytes written)", on: name) { () throws(Errno) in
-                    try LinuxKernel.shared.write(rawValue, from: region.dropFirst(done))
+                    try LinuxKernel.shared.writeWithoutSIGPIPE(rawValue, from: region.dropFirst(done), target: target)
                 }
                 // write(2) returning 0 for a non-empty request means the file takes no more.
                 guard n > 0 else { throw SyscallError(operation: "write (\(done) of \(region.count) bytes written)", object: name, errno: .noSpace) }

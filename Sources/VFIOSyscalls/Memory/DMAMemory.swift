@@ -3,7 +3,7 @@
 // outside this module.
 import VFIOBuffers
 
-public final class DMAMemory: @unchecked Sendable {
+public final class DMAMemory {
     public let buffer: IOBuffer
     /// The process virtual address of the first byte (MAP_DMA's vaddr).
     package let address: UInt64
