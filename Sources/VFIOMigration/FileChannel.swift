@@ -23,7 +23,7 @@ public final class FileChannel: ByteSink, ByteSource {
     public static func reading(_ path: String) throws(VFIOError) -> FileChannel {
         if path == "-" { return FileChannel(fd: StreamFD.standard(0), name: "standard input", staging: nil) }
         do {
-            return FileChannel(fd: try StreamFD.open(path, forWriting: false), name: "file \(path)", staging: nil)
+            return FileChannel(fd: try StreamFD.openForReading(path), name: "file \(path)", staging: nil)
         } catch {
             let errno = ErrorNumber(error.errno)
             throw VFIOError(errno == .noSuchFileOrDirectory ? .notFound : VFIOError.code(for: errno),
@@ -37,7 +37,7 @@ public final class FileChannel: ByteSink, ByteSource {
         if path == "-" { return FileChannel(fd: StreamFD.standard(1), name: "standard output", staging: nil) }
         if let type = try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType, type != .typeRegular {
             do {
-                return FileChannel(fd: try StreamFD.open(path, forWriting: true), name: "file \(path)", staging: nil)
+                return FileChannel(fd: try StreamFD.create(path), name: "file \(path)", staging: nil)
             } catch {
                 let errno = ErrorNumber(error.errno)
                 throw VFIOError(VFIOError.code(for: errno), "cannot open the stream", device: path, operation: "open", errno: errno)
@@ -47,7 +47,7 @@ public final class FileChannel: ByteSink, ByteSource {
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)").path
         do {
-            return FileChannel(fd: try StreamFD.open(temporary, forWriting: true), name: "file \(path)", staging: (temporary, path))
+            return FileChannel(fd: try StreamFD.create(temporary), name: "file \(path)", staging: (temporary, path))
         } catch {
             let errno = ErrorNumber(error.errno)
             throw VFIOError(VFIOError.code(for: errno), "cannot create the stream file", device: path, operation: "open", errno: errno)

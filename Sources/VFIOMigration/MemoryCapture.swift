@@ -15,7 +15,12 @@ public final class MemoryCapture: SaveSink, LoadSource {
     public let payloadOffset = 0
     public let deviceCount: Int
     public var chunks: [Chunk] = []
-    public private(set) var progress: [(device: Int, info: PreCopyInfo)] = []
+    public struct Progress: Sendable, Hashable {
+        public var device: Int
+        public var info: PreCopyInfo
+    }
+
+    public private(set) var progress: [Progress] = []
     public private(set) var endedDevices: [Int] = []
     public private(set) var isComplete = false
 
@@ -35,7 +40,7 @@ public final class MemoryCapture: SaveSink, LoadSource {
     public func writeState(_ chunk: StateChunk, from buffer: IOBuffer) throws(VFIOError) {
         chunks.append(Chunk(device: chunk.device, phase: chunk.phase, offset: chunk.offset, bytes: buffer.bytes(chunk.payload)))
     }
-    public func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError) { progress.append((device, info)) }
+    public func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError) { progress.append(Progress(device: device, info: info)) }
     public func endDevice(_ device: Int) throws(VFIOError) { endedDevices.append(device) }
     public func endStream() throws(VFIOError) { isComplete = true }
 

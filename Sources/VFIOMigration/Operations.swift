@@ -117,11 +117,17 @@ public enum Migration {
         try load(devices, from: try FileChannel.reading(path), leaving: final)
     }
 
+    /// One way a target device differs from what the stream's device `device` needs.
+    public struct DeviceMismatch: Sendable, Hashable {
+        public var device: Int
+        public var mismatch: CompatibilityMismatch
+    }
+
     /// Every mismatch between what a stream's devices need and what `targets` offer.
-    public static func compatibility(of sources: [DeviceDescriptor], with targets: [DeviceDescriptor]) -> [(device: Int, mismatch: CompatibilityMismatch)] {
-        var found: [(Int, CompatibilityMismatch)] = []
+    public static func compatibility(of sources: [DeviceDescriptor], with targets: [DeviceDescriptor]) -> [DeviceMismatch] {
+        var found: [DeviceMismatch] = []
         for (i, (source, target)) in zip(sources, targets).enumerated() {
-            for m in VFIOStream.compatibility(of: source, with: target) { found.append((i, m)) }
+            for m in VFIOStream.compatibility(of: source, with: target) { found.append(DeviceMismatch(device: i, mismatch: m)) }
         }
         return found
     }

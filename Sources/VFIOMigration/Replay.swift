@@ -114,7 +114,7 @@ final class WatchedDevice: MigrationDevice {
             return n
         }
         func preCopyInfo() throws(VFIOError) -> PreCopyInfo { try io.preCopyInfo() }
-        func setBlocking(_ blocking: Bool) throws(VFIOError) { try io.setBlocking(blocking) }
+        func setMode(_ mode: IOMode) throws(VFIOError) { try io.setMode(mode) }
         func close() { inner.withLock { $0 = nil } }
     }
 }

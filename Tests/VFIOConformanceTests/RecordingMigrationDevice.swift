@@ -66,7 +66,7 @@ final class RecordingMigrationDevice: MigrationDevice, @unchecked Sendable {
         let opened = try inner.setState(state)
         failed = false
         guard let opened else { return nil }
-        if nonBlockingChannels { try opened.io.setBlocking(false) }
+        if nonBlockingChannels { try opened.io.setMode(.nonBlocking) }
         let channel = RecordingDataChannel(opened)
         channels.append(channel)
         return DataSession(channel)
@@ -107,9 +107,9 @@ final class RecordingDataChannel: DataSessionIO, @unchecked Sendable {
 
     func preCopyInfo() throws(VFIOError) -> PreCopyInfo { try inner.preCopyInfo() }
 
-    func setBlocking(_ blocking: Bool) throws(VFIOError) {
-        lock.withLock { modes.append(!blocking) }
-        try inner.setBlocking(blocking)
+    func setMode(_ mode: IOMode) throws(VFIOError) {
+        lock.withLock { modes.append(mode == .nonBlocking) }
+        try inner.setMode(mode)
     }
 
     func close() { held = nil }

@@ -136,7 +136,7 @@ final class ScriptedChannel: DataSessionIO, @unchecked Sendable {
         return PreCopyInfo(initialBytes: left, dirtyBytes: left == 0 ? device.dirtyAfterDrain : 0)
     }
 
-    func setBlocking(_ blocking: Bool) throws(VFIOError) { nonBlockingChanges.append(!blocking) }
+    func setMode(_ mode: IOMode) throws(VFIOError) { nonBlockingChanges.append(mode == .nonBlocking) }
 
     func close() {
         closeCount += 1

@@ -107,8 +107,8 @@ import VFIOSyscalls
     @Test func setNonBlockingGoesToTheDataFd() throws {
         let kernel = RecordingKernel()
         let data = try openTestDataFD(kernel)
-        try data.setBlocking(false)
-        try data.setBlocking(true)
+        try data.makeNonBlocking()
+        try data.makeBlocking()
         let calls = kernel.calls.filter { $0.syscall == .setNonBlocking }
         #expect(calls.map(\.nonBlocking) == [true, false])
         #expect(calls.allSatisfy { $0.kind == .data && $0.fd == data.rawValue })

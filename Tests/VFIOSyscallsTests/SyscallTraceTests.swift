@@ -117,7 +117,7 @@ import VFIOSyscalls
         Self.expectRetriedTwice(kernel, .ioctl, request: 0x3B79)
 
         kernel.script(.setNonBlocking, .interrupted(2))
-        try data.setBlocking(false)
+        try data.makeNonBlocking()
         Self.expectRetriedTwice(kernel, .setNonBlocking)
     }
 

@@ -57,6 +57,11 @@ public struct PreCopyInfo: Sendable, Hashable, Codable {
     public var pendingBytes: UInt64 { initialBytes &+ dirtyBytes }
 }
 
+/// Whether reads and writes on a descriptor wait (blocking) or answer EAGAIN (O_NONBLOCK).
+public enum IOMode: Sendable, Hashable {
+    case blocking, nonBlocking
+}
+
 /// The I/O of one migration data session, behind the fd the kernel returned. Not seekable;
 /// may not be pollable, so the engine reads it with blocking calls on its own thread.
 /// Implementations must be safe to call from one thread while another holds the session.
@@ -71,8 +76,8 @@ public protocol DataSessionIO: AnyObject, Sendable {
     func write(from buffer: IOBuffer, range: Range<Int>) throws(VFIOError) -> Int
     /// VFIO_MIG_GET_PRECOPY_INFO on the fd.
     func preCopyInfo() throws(VFIOError) -> PreCopyInfo
-    /// Puts the fd in blocking mode, or back in O_NONBLOCK.
-    func setBlocking(_ blocking: Bool) throws(VFIOError)
+    /// Puts the fd in blocking mode, or in O_NONBLOCK.
+    func setMode(_ mode: IOMode) throws(VFIOError)
     /// Releases the fd. Called exactly once, by the `DataSession` that owns this I/O.
     func close()
 }

@@ -219,7 +219,7 @@ public final class MigrationDriver: Sendable {
                 guard !madeBlocking else {
                     throw VFIOError(.deviceError, "the resume data fd took no bytes in blocking mode", device: name, operation: "write")
                 }
-                try io.setBlocking(true)
+                try io.setMode(.blocking)
                 madeBlocking = true
                 continue
             }
@@ -236,6 +236,6 @@ public final class MigrationDriver: Sendable {
     /// Puts the open session's fd in blocking mode (after an EAGAIN).
     public func makeSessionBlocking() throws(VFIOError) {
         let io = state.withLock { $0.session?.io }
-        try io?.setBlocking(true)
+        try io?.setMode(.blocking)
     }
 }

@@ -3,6 +3,16 @@
 // and reader work over these, never over paths.
 import VFIOBuffers
 
+/// Bytes `range` of `buffer`: one part of a gather write.
+public struct BufferSlice {
+    public var buffer: IOBuffer
+    public var range: Range<Int>
+    public init(_ buffer: IOBuffer, _ range: Range<Int>) {
+        self.buffer = buffer
+        self.range = range
+    }
+}
+
 /// A destination for bytes, written in order. Blocking: a call returns when the bytes are
 /// handed to the channel (or throws saying how many made it).
 public protocol ByteSink: AnyObject {
@@ -10,15 +20,15 @@ public protocol ByteSink: AnyObject {
     var name: String { get }
     /// Writes all of `buffer[range]`.
     func write(_ buffer: IOBuffer, _ range: Range<Int>) throws(VFIOError)
-    /// Writes the parts in order, as one gather write where the channel can.
-    func write(gathering parts: [(buffer: IOBuffer, range: Range<Int>)]) throws(VFIOError)
+    /// Writes the slices in order, as one gather write where the channel can.
+    func write(gathering slices: [BufferSlice]) throws(VFIOError)
     /// Makes what was written durable or delivered (fsync for a file, nothing for a socket).
     func flush() throws(VFIOError)
 }
 
 extension ByteSink {
-    public func write(gathering parts: [(buffer: IOBuffer, range: Range<Int>)]) throws(VFIOError) {
-        for part in parts { try write(part.buffer, part.range) }
+    public func write(gathering slices: [BufferSlice]) throws(VFIOError) {
+        for slice in slices { try write(slice.buffer, slice.range) }
     }
 
     public func flush() throws(VFIOError) {}

@@ -83,6 +83,9 @@ public final class LoadSession {
         try expect(.resuming, "write")
         guard drivers.indices.contains(i) else { throw .invalidUse("device index \(i) outside 0..<\(drivers.count)") }
         guard !ended[i] else { throw .invalidUse("state written to device \(drivers[i].name) after its end", device: drivers[i].name) }
+        guard range.lowerBound >= 0 && range.upperBound <= buffer.capacity else {
+            throw .invalidUse("range \(range) outside the \(buffer.capacity)-byte buffer", device: drivers[i].name)
+        }
         guard !range.isEmpty else { return }
         try step { () throws(VFIOError) in
             if firstWrite == nil { firstWrite = clock.now }

@@ -56,8 +56,10 @@ final class KernelDataSession: DataSessionIO {
         return PreCopyInfo(initialBytes: counters.initialBytes, dirtyBytes: counters.dirtyBytes, reinitialized: counters.reinitialized)
     }
 
-    func setBlocking(_ blocking: Bool) throws(VFIOError) {
-        try withFD("failed to set O_NONBLOCK") { (fd) throws(SyscallError) in try fd.setBlocking(blocking) }
+    func setMode(_ mode: IOMode) throws(VFIOError) {
+        try withFD("failed to set O_NONBLOCK") { (fd) throws(SyscallError) in
+            if mode == .blocking { try fd.makeBlocking() } else { try fd.makeNonBlocking() }
+        }
     }
 
     func close() {

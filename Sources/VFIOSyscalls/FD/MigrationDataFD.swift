@@ -51,10 +51,13 @@ extension KernelFD where Kind == MigrationDataKind {
         return PreCopyCounters(initialBytes: out.initial_bytes, dirtyBytes: out.dirty_bytes, flags: out.flags)
     }
 
-    /// fcntl(F_SETFL) with O_NONBLOCK on or off.
-    public func setBlocking(_ blocking: Bool) throws(SyscallError) {
-        try retryingInterrupts("fcntl(O_NONBLOCK=\(!blocking))", on: object) { () throws(Errno) in
-            try kernel.setNonBlocking(rawValue, !blocking)
-        }
+    /// fcntl(F_SETFL) clearing O_NONBLOCK: reads and writes wait.
+    public func makeBlocking() throws(SyscallError) {
+        try retryingInterrupts("fcntl(O_NONBLOCK=false)", on: object) { () throws(Errno) in try kernel.setNonBlocking(rawValue, false) }
+    }
+
+    /// fcntl(F_SETFL) setting O_NONBLOCK: "nothing now" is EAGAIN.
+    public func makeNonBlocking() throws(SyscallError) {
+        try retryingInterrupts("fcntl(O_NONBLOCK=true)", on: object) { () throws(Errno) in try kernel.setNonBlocking(rawValue, true) }
     }
 }

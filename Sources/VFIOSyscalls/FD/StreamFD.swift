@@ -10,10 +10,18 @@ public struct StreamFD: ~Copyable {
     /// Decided once: how a write avoids SIGPIPE on this descriptor.
     private let target: WriteTarget
 
-    /// Opens `path` for writing (created, truncated) or reading.
-    public static func open(_ path: String, forWriting: Bool) throws(SyscallError) -> StreamFD {
-        let flags: OpenFlags = forWriting ? [.writeOnly, .create, .truncate] : .readOnly
-        let fd = try retryingInterrupts("open(\(forWriting ? "write" : "read"))", on: "file \(path)") { () throws(Errno) in
+    /// Opens `path` for reading.
+    public static func openForReading(_ path: String) throws(SyscallError) -> StreamFD {
+        try open(path, flags: .readOnly, "open(read)")
+    }
+
+    /// Opens `path` for writing, created or truncated.
+    public static func create(_ path: String) throws(SyscallError) -> StreamFD {
+        try open(path, flags: [.writeOnly, .create, .truncate], "open(write)")
+    }
+
+    private static func open(_ path: String, flags: OpenFlags, _ operation: String) throws(SyscallError) -> StreamFD {
+        let fd = try retryingInterrupts(operation, on: "file \(path)") { () throws(Errno) in
             try LinuxKernel.shared.open(path, flags)
         }
         return StreamFD(rawValue: fd, name: path, owned: true)
