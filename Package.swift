@@ -83,6 +83,13 @@ let package = Package(
             path: "tools/vfio-migrate"
         ),
 
+        // The embedding example (docs/embedding.md): a small VMM driving a migration step by step.
+        .executableTarget(
+            name: "mini-vmm",
+            dependencies: ["VFIOMigration", "VFIOMockDevices"],
+            path: "Examples/MiniVMM"
+        ),
+
         // Tests. CVFIOSystemHeaderCheck compiles our definitions next to the system
         // <linux/vfio.h> so a test can show the two agree where both define a thing.
         .target(name: "CVFIOSystemHeaderCheck", dependencies: ["CVFIO"], path: "Tests/CVFIOSystemHeaderCheck"),
