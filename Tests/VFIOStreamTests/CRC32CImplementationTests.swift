@@ -105,6 +105,19 @@ struct CRC32CImplementationTests {
         }
     }
 
+    @Test("long inputs on both sides of the AVX-512 path's 16 MiB stream limit", arguments: fast)
+    func longInputs(_ implementation: CRC32C.Implementation) throws {
+        var rng = SplitMix64(state: 0x16_0000)
+        let pool = randomBytes((16 << 20) + 80, &rng)
+        try pool.withUnsafeBytes { raw in
+            for (offset, length) in [(0, (16 << 20) - 1), (5, 16 << 20), (17, (16 << 20) + 63)] {
+                let slice = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)])
+                let got = try CRC32C.update(0, slice, using: implementation)
+                #expect(got == CRC32C.updateSoftware(0, slice), "\(implementation): length \(length), offset \(offset)")
+            }
+        }
+    }
+
     @Test("running updates split at random points equal one pass", arguments: CRC32C.available)
     func runningUpdates(_ implementation: CRC32C.Implementation) throws {
         var rng = SplitMix64(state: 0x5B117 ^ UInt64(implementation.rawValue))
