@@ -119,9 +119,11 @@ TARGET_AVX512 static uint32_t finish(block_state s, const unsigned char *p, size
 
 // Inputs of STREAMS_FROM to STREAMS_UPTO bytes also run crc32 streams (join.c) beside the
 // fold: the crc32 instruction executes alongside the carry-less multiplies, 1.2-1.25 times
-// the fold alone here from 16 KiB to 8 MiB. Below, setup and join cost more than they gain;
-// above, the data comes from DRAM, where two more concurrent read streams slowed it to
-// 0.7-0.85 times (32 and 64 MiB).
+// the fold alone here from 16 KiB to 8 MiB of cached data (a chunk just read(2) into its
+// buffer is). Below, setup and join cost more than they gain; above, the data comes from
+// DRAM, where the streams' slower regions cut it to 0.7-0.85 times (32 and 64 MiB). A buffer
+// that is not cached reads slower this way at any size (about 15 against 24 GB/s for
+// pclmul.c's evenly advancing regions; software prefetch did not help).
 #define STREAMS 2
 #define STREAMS_FROM (16 << 10)
 #define STREAMS_UPTO (16 << 20)

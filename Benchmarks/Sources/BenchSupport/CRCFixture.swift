@@ -117,3 +117,28 @@ public final class PageFixture {
         }
     }
 }
+
+/// Pushes everything else out of the CPU caches by reading a buffer twice the size of this
+/// machine's last-level cache (32 MiB here; 64 MiB is read).
+public final class CacheEvictor {
+    private let buffer: IOBuffer
+    private var sink: UInt64 = 0
+
+    public init(bytes: Int = 64 << 20) {
+        buffer = IOBuffer(capacity: bytes)
+        fillPseudoRandom(buffer, 0..<bytes, seed: 0xE71C7)
+    }
+
+    /// Reads one word of every cache line.
+    @inline(never)
+    public func evict() {
+        // SAFETY: the loads stay inside the range IOBuffer checked; no pointer leaves the closure.
+        sink ^= buffer.withUnsafeBytes(in: 0..<buffer.capacity) { bytes in
+            var acc: UInt64 = 0
+            for offset in stride(from: 0, to: bytes.count, by: 64) {
+                acc ^= bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            }
+            return acc
+        }
+    }
+}

@@ -1,5 +1,6 @@
 // Section 4: CRC32C itself. (a) Each implementation this machine runs, at four buffer sizes,
-// with a page-cache read of the same bytes as the yardstick at each size. (b) The zero-page
+// with a page-cache read of the same bytes as the yardstick at each size, and at two sizes
+// once more with the buffer flushed from the caches first. (b) The zero-page
 // scans of page streaming over regions of 4 KiB pages, next to a plain CRC32C of the same
 // pages and a memcpy of them (QEMU's RAM migration moves pages without a checksum).
 import BenchSupport
@@ -43,7 +44,6 @@ func measureCRCPaths(repetitions: Int) {
         for path in paths { medians[path] = median(samples[path]!) }
         results.append(CRCPathResult(size: size, median: medians, bareRead: median(samples[nil]!)))
     }
-    consumed ^= checksum
 
     print("CRC32C per implementation (medians of \(repetitions) repetitions, variants interleaved; active: \(CRC32C.active))")
     let header = sizes.map { $0.0.leftPad(9) }.joined()
@@ -57,6 +57,29 @@ func measureCRCPaths(repetitions: Int) {
     }
     let reads = results.map { format(Double($0.size) / $0.bareRead / 1e9, 1).leftPad(9) }.joined()
     print("  \("page-cache read".rightPad(17))\(reads)")
+
+    // The same buffers when they are not in any cache: each run timed alone, after the caches
+    // were flushed by reading 64 MiB of other memory.
+    let evictor = CacheEvictor()
+    var cold: [Int: [CRC32C.Implementation: Double]] = [:]
+    let coldSizes = [1 << 20, 16 << 20]
+    for size in coldSizes {
+        let fixture = CRCFixture(size: size)
+        var samples: [CRC32C.Implementation: [Double]] = [:]
+        for repetition in 0..<repetitions {
+            for path in order(paths.filter { $0 != .table }, repetition: repetition) {
+                evictor.evict()
+                samples[path, default: []].append(timePerRun(1) { checksum ^= fixture.crc(path) })
+            }
+        }
+        cold[size] = samples.mapValues(median)
+    }
+    print("  not cached (GB/s)                  1 MiB   16 MiB")
+    for path in paths where path != .table {
+        let rates = coldSizes.map { format(Double($0) / cold[$0]![path]! / 1e9, 1).leftPad(9) }.joined()
+        print("  \(path.description.rightPad(17))\("".leftPad(18))\(rates)")
+    }
+    consumed ^= checksum
     print("")
 }
 
