@@ -23,18 +23,16 @@ let benchmarks: @Sendable () -> Void = {
 
     for mix in PageMix.allCases {
         let fixture = PageFixture(mix: mix, bytes: 1 << 20)
-        Benchmark("pages 1 MiB \(mix.rawValue): fused scan (CRC of non-zero pages + zero bitmap)", configuration: configuration) {
-            benchmark in
-            for _ in benchmark.scaledIterations { blackHole(fixture.fusedScan()) }
-        }
-        Benchmark("pages 1 MiB \(mix.rawValue): find zero pages", configuration: configuration) { benchmark in
-            for _ in benchmark.scaledIterations { blackHole(fixture.findZeroPages()) }
-        }
-        Benchmark("pages 1 MiB \(mix.rawValue): plain CRC32C of every page", configuration: configuration) { benchmark in
-            for _ in benchmark.scaledIterations { blackHole(fixture.plainCRC()) }
-        }
-        Benchmark("pages 1 MiB \(mix.rawValue): memcpy", configuration: configuration) { benchmark in
-            for _ in benchmark.scaledIterations { fixture.copy() }
+        let operations: [(name: String, run: () -> Void)] = [
+            ("fused scan (CRC of non-zero pages + zero bitmap)", { blackHole(fixture.fusedScan()) }),
+            ("find zero pages", { blackHole(fixture.findZeroPages()) }),
+            ("plain CRC32C of every page", { blackHole(fixture.plainCRC()) }),
+            ("memcpy", { fixture.copy() }),
+        ]
+        for operation in operations {
+            Benchmark("pages 1 MiB \(mix.rawValue): \(operation.name)", configuration: configuration) { benchmark in
+                for _ in benchmark.scaledIterations { operation.run() }
+            }
         }
     }
 }
