@@ -100,7 +100,7 @@ uint32_t ccrc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
 
 // MARK: page scans
 
-// Offset of the first non-zero byte in p[0..<n] (rounded down to 8), or n.
+// n when p[0..<n] is all zero; otherwise an offset at or before its first non-zero byte.
 static size_t first_nonzero_portable(const unsigned char *p, size_t n) {
     size_t offset = 0;
     for (; offset + 64 <= n; offset += 64) {

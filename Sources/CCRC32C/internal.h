@@ -69,7 +69,8 @@ CCRC32C_HIDDEN uint32_t crc32c_vpclmul_register(uint32_t reg, const unsigned cha
 /// The fused page scan on the AVX-512 path; page_size a multiple of 256.
 CCRC32C_HIDDEN uint32_t crc32c_vpclmul_nonzero_pages(uint32_t reg, const unsigned char *pages, size_t page_size,
                                                      size_t page_count, uint64_t *zero_bitmap);
-/// Offset of the first non-zero byte's 64-byte line in p[0..<n], or n (n a multiple of 64).
+/// n when p[0..<n] is all zero, else the offset of the 64-byte line holding its first non-zero
+/// byte (n a multiple of 64).
 CCRC32C_HIDDEN size_t crc32c_avx512_first_nonzero(const unsigned char *p, size_t n);
 #endif
 
