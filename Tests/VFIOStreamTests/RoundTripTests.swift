@@ -157,9 +157,9 @@ struct RoundTripTests {
         }
     }
 
-    @Test("IOBuffer framing writes the same bytes as array framing, in place")
-    func ioBufferFraming() throws {
-        let header = Samples.header([Samples.pciDevice], maxPayload: 8192)
+    @Test("IOBuffer framing writes the same bytes as array framing, in place, with or without record CRCs", arguments: [true, false])
+    func ioBufferFraming(checksums: Bool) throws {
+        let header = Samples.header11([Samples.pciDevice], maxPayload: 8192, flags: checksums ? [] : .noRecordChecksums)
         var arrayEncoder = try StreamEncoder(header: header)
         var bufferEncoder = try StreamEncoder(header: header)
         var expected = arrayEncoder.encodeHeader()
@@ -181,6 +181,16 @@ struct RoundTripTests {
         var record = try bufferEncoder.framePreCopyProgress(device: 0, initialBytes: 1, dirtyBytes: 2, in: buffer, at: 100)
         produced += buffer.bytes(100..<(100 + record.recordLength))
         try chunk(.stopCopy, 4000)
+        // A chunk whose CRC the caller computed: the record CRC is joined, not recomputed.
+        let payload = (0..<3000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        try arrayEncoder.appendDeviceState(device: 0, phase: .stopCopy, payload: payload, to: &expected)
+        buffer.write(payload, at: 32)
+        record = try bufferEncoder.frameDeviceState(
+            device: 0, phase: .stopCopy, payloadLength: 3000, payloadCRC: CRC32C.checksum(payload), in: buffer, at: 0)
+        produced += buffer.bytes(0..<record.recordLength)
+        try arrayEncoder.appendDeviceDigest(device: 0, to: &expected)
+        record = try bufferEncoder.frameDeviceDigest(device: 0, in: buffer, at: 50)
+        produced += buffer.bytes(50..<(50 + record.recordLength))
         try arrayEncoder.appendEndOfDevice(device: 0, to: &expected)
         record = try bufferEncoder.frameEndOfDevice(device: 0, in: buffer, at: 0)
         produced += buffer.bytes(0..<record.recordLength)
@@ -188,7 +198,10 @@ struct RoundTripTests {
         record = try bufferEncoder.frameEndOfStream(in: buffer, at: 0)
         produced += buffer.bytes(0..<record.recordLength)
         #expect(produced == expected)
-        #expect(throws: Never.self) { try StreamReader.verify(produced) }
+        let limits = StreamLimits(acceptsNoRecordChecksums: !checksums)
+        #expect(throws: Never.self) { try StreamReader.verify(produced, limits: limits) }
+        let crcs = try StreamReader(produced, limits: limits).allRecords().map(\.header.checksum)
+        #expect(crcs.allSatisfy { $0 == 0 } == !checksums && crcs.count == 8)
     }
 
     @Test("pull decoding through an IOBuffer with input arriving in odd pieces")

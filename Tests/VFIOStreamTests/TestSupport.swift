@@ -222,3 +222,14 @@ func recordOffsets(_ bytes: [UInt8], limits: StreamLimits = .default) throws -> 
     if let error = outcome.error { throw error }
     return outcome.records.map { Int($0.offset) }
 }
+
+extension StreamReader {
+    /// Every record of a valid stream.
+    func allRecords() throws -> [ReadRecord] {
+        var reader = self
+        _ = try reader.readHeader()
+        var records: [ReadRecord] = []
+        while let record = try reader.next() { records.append(record) }
+        return records
+    }
+}
