@@ -136,13 +136,10 @@ public struct StreamDecoder: Sendable {
     public mutating func decodeHeaderPrefix(_ prefix: UnsafeRawBufferPointer) throws(StreamError) -> Int {
         try checkNotFailed()
         guard case .headerPrefix = stage else { preconditionFailure("decodeHeaderPrefix called in stage \(stage)") }
-        do throws(StreamError) {
-            let length = try HeaderCodec.headerLength(prefix: prefix, limits: limits)
-            stage = .header(length: length)
+        return try failing { (decoder) throws(StreamError) in
+            let length = try HeaderCodec.headerLength(prefix: prefix, limits: decoder.limits)
+            decoder.stage = .header(length: length)
             return length
-        } catch {
-            stage = .failed(error)
-            throw error
         }
     }
 
@@ -154,13 +151,8 @@ public struct StreamDecoder: Sendable {
         case .headerPrefix, .header: break
         default: preconditionFailure("decodeHeader called in stage \(stage)")
         }
-        let decoded: HeaderCodec.Decoded
-        do throws(StreamError) {
-            decoded = try HeaderCodec.decode(bytes, limits: limits)
-        } catch {
-            stage = .failed(error)
-            throw error
-        }
+        let limits = limits
+        let decoded = try failing { (_) throws(StreamError) in try HeaderCodec.decode(bytes, limits: limits) }
         let found = decoded.header
         header = found
         headerLength = decoded.length
@@ -189,12 +181,7 @@ public struct StreamDecoder: Sendable {
         try checkNotFailed()
         guard case .recordHeader = stage else { preconditionFailure("decodeRecordHeader called in stage \(stage)") }
         recordStart = position
-        do throws(StreamError) {
-            return try recordHeaderStep(bytes)
-        } catch {
-            stage = .failed(error)
-            throw error
-        }
+        return try failing { (decoder) throws(StreamError) in try decoder.recordHeaderStep(bytes) }
     }
 
     private mutating func recordHeaderStep(_ bytes: UnsafeRawBufferPointer) throws(StreamError) -> RecordHeader {
@@ -217,12 +204,7 @@ public struct StreamDecoder: Sendable {
         try checkNotFailed()
         guard case .payload(let record) = stage else { preconditionFailure("decodePayload called in stage \(stage)") }
         precondition(payload.count == Int(record.payloadLength), "payload of \(payload.count) bytes for a record of \(record.payloadLength)")
-        do throws(StreamError) {
-            return try payloadStep(record, payload)
-        } catch {
-            stage = .failed(error)
-            throw error
-        }
+        return try failing { (decoder) throws(StreamError) in try decoder.payloadStep(record, payload) }
     }
 
     private mutating func payloadStep(_ record: RecordHeader, _ payload: UnsafeRawBufferPointer) throws(StreamError) -> Record {
@@ -298,16 +280,7 @@ public struct StreamDecoder: Sendable {
             preconditionFailure("decodePageTableLength called in stage \(stage)")
         }
         precondition(prefix.count >= min(PageTable.prefixSize, Int(record.payloadLength)), "page table prefix of \(prefix.count) bytes")
-        do throws(StreamError) {
-            try checkCommon(record)
-            try checkPagesHeader(record)
-            let tableLength = try tableLength(record, prefix)
-            stage = .pageTable(record, tableLength: tableLength)
-            return tableLength
-        } catch {
-            stage = .failed(error)
-            throw error
-        }
+        return try failing { (decoder) throws(StreamError) in try decoder.pageTablePrefixStep(record, prefix) }
     }
 
     /// Step 4b: the whole table from the payload's first byte (bytes after the table are
@@ -323,30 +296,33 @@ public struct StreamDecoder: Sendable {
         case .pageTable(let found, _): record = found
         default: preconditionFailure("decodePageTable called in stage \(stage)")
         }
-        do throws(StreamError) {
-            if case .payload = stage {
+        return try failing { (decoder) throws(StreamError) in
+            if case .payload = decoder.stage {
                 precondition(table.count >= min(PageTable.prefixSize, Int(record.payloadLength)), "page table of \(table.count) bytes")
-                try checkCommon(record)
-                try checkPagesHeader(record)
-                let length = try tableLength(record, table)
-                stage = .pageTable(record, tableLength: length)
+                _ = try decoder.pageTablePrefixStep(record, table)
             }
-            guard case .pageTable(_, let tableLength) = stage else { preconditionFailure("unreachable") }
+            guard case .pageTable(_, let tableLength) = decoder.stage else { preconditionFailure("unreachable") }
             precondition(table.count >= tableLength, "page table of \(table.count) bytes, \(tableLength) needed")
             // SAFETY: `tableLength <= table.count` (checked above).
             let tableBytes = UnsafeRawBufferPointer(rebasing: table[0..<tableLength])
-            let decoded = try pageTable(record, tableBytes)
-            let prefixCRC = rules.checksums ? CRC32C.update(record.headerChecksum(), tableBytes) : 0
-            stage = .pageData(
+            let decoded = try decoder.pageTable(record, tableBytes)
+            let prefixCRC = decoder.rules.checksums ? CRC32C.update(record.headerChecksum(), tableBytes) : 0
+            decoder.stage = .pageData(
                 record,
                 PendingPages(
                     region: decoded.region, phase: decoded.phase, dataLength: decoded.dataLength, dataPages: decoded.dataPageCount,
                     zeroPages: decoded.zeroPageCount, prefixCRC: prefixCRC))
             return decoded
-        } catch {
-            stage = .failed(error)
-            throw error
         }
+    }
+
+    /// The checks of step 4a; moves to the table stage.
+    private mutating func pageTablePrefixStep(_ record: RecordHeader, _ prefix: UnsafeRawBufferPointer) throws(StreamError) -> Int {
+        try checkCommon(record)
+        try checkPagesHeader(record)
+        let tableLength = try tableLength(record, prefix)
+        stage = .pageTable(record, tableLength: tableLength)
+        return tableLength
     }
 
     /// Step 4c: the CRC32C of the record's data bytes (those after the table, in order; 0
@@ -359,9 +335,7 @@ public struct StreamDecoder: Sendable {
         if rules.checksums {
             let computed = CRCShift.combine(pending.prefixCRC, dataCRC, lengthOfB: UInt64(pending.dataLength))
             guard computed == record.checksum else {
-                let error = fail(.checksumMismatch(stored: record.checksum, computed: computed))
-                stage = .failed(error)
-                throw error
+                return try failing { (decoder) throws(StreamError) in throw decoder.fail(.checksumMismatch(stored: record.checksum, computed: computed)) }
             }
         }
         countPages(record, region: pending.region, phase: pending.phase, dataPages: pending.dataPages, zeroPages: pending.zeroPages)
@@ -609,6 +583,16 @@ public struct StreamDecoder: Sendable {
     }
 
     // MARK: Failure bookkeeping
+
+    /// Runs one step; an error leaves the decoder failed, repeating it from then on.
+    private mutating func failing<R>(_ body: (inout StreamDecoder) throws(StreamError) -> R) throws(StreamError) -> R {
+        do throws(StreamError) {
+            return try body(&self)
+        } catch {
+            stage = .failed(error)
+            throw error
+        }
+    }
 
     private func fail(_ kind: StreamError.Kind) -> StreamError {
         StreamError(offset: recordStart, kind: kind)

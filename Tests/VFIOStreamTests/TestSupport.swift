@@ -67,11 +67,21 @@ enum Samples {
 
     /// The one-device stream of records-1dev.hex, built with the Swift encoder.
     static func oneDeviceStream() throws -> [UInt8] {
-        var encoder = try StreamEncoder(header: header([pciDevice]))
+        try oneDevice(header([pciDevice]), digest: false)
+    }
+
+    /// stream-v1.1-1dev.hex: the same records from a 1.1 writer, with the device digest.
+    static func oneDeviceStream11() throws -> [UInt8] {
+        try oneDevice(header11([pciDevice]), digest: true)
+    }
+
+    private static func oneDevice(_ header: StreamHeader, digest: Bool) throws -> [UInt8] {
+        var encoder = try StreamEncoder(header: header)
         var bytes = encoder.encodeHeader()
         try encoder.appendPreCopyProgress(device: 0, initialBytes: 8, dirtyBytes: 0, to: &bytes)
         try encoder.appendDeviceState(device: 0, phase: .preCopy, payload: Array("pre-copy".utf8), to: &bytes)
         try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: Array("state".utf8), to: &bytes)
+        if digest { try encoder.appendDeviceDigest(device: 0, to: &bytes) }
         try encoder.appendEndOfDevice(device: 0, to: &bytes)
         try encoder.appendEndOfStream(to: &bytes)
         return bytes
@@ -85,19 +95,6 @@ enum Samples {
         try encoder.appendDeviceState(device: 1, phase: .stopCopy, payload: Array("xyz".utf8), to: &bytes)
         try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: Array("BB".utf8), to: &bytes)
         try encoder.appendEndOfDevice(device: 1, to: &bytes)
-        try encoder.appendEndOfDevice(device: 0, to: &bytes)
-        try encoder.appendEndOfStream(to: &bytes)
-        return bytes
-    }
-
-    /// stream-v1.1-1dev.hex: the one-device records from a 1.1 writer, with the device digest.
-    static func oneDeviceStream11() throws -> [UInt8] {
-        var encoder = try StreamEncoder(header: header11([pciDevice]))
-        var bytes = encoder.encodeHeader()
-        try encoder.appendPreCopyProgress(device: 0, initialBytes: 8, dirtyBytes: 0, to: &bytes)
-        try encoder.appendDeviceState(device: 0, phase: .preCopy, payload: Array("pre-copy".utf8), to: &bytes)
-        try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: Array("state".utf8), to: &bytes)
-        try encoder.appendDeviceDigest(device: 0, to: &bytes)
         try encoder.appendEndOfDevice(device: 0, to: &bytes)
         try encoder.appendEndOfStream(to: &bytes)
         return bytes

@@ -261,6 +261,13 @@ def end_of_stream(records, devices, state_bytes):
                          (8, records.sequence, "recordCount")))
 
 
+def pci_device_tail(records, pci_value):
+    """The one-device fixtures' ending: digest of the 13 data bytes, end of device, end of stream."""
+    records.record(6, "deviceDigest (SKIPPABLE)", 0, 0, 13, digest_payload(pci_value, crc32c(b"pre-copystate")), flags=1)
+    end_of_device(records, 0, 13, 8, 5, 2)
+    end_of_stream(records, 1, 13)
+
+
 def page_bytes(index):
     return bytes(((i * 7 + index * 31 + 1) & 0xFF) for i in range(4096))
 
@@ -321,9 +328,7 @@ def main():
     r.record(2, "preCopyProgress", 0, 0, 0, words((8, 8, "initialBytes"), (8, 0, "dirtyBytes")))
     r.record(1, "deviceState", 0, 1, 0, b"pre-copy")
     r.record(1, "deviceState", 0, 2, 8, b"state")
-    r.record(6, "deviceDigest (SKIPPABLE)", 0, 0, 13, digest_payload(pci_value, crc32c(b"pre-copystate")), flags=1)
-    end_of_device(r, 0, 13, 8, 5, 2)
-    end_of_stream(r, 1, 13)
+    pci_device_tail(r, pci_value)
     s = Annotated()
     s.extend(h)
     s.extend(r.out)
@@ -340,9 +345,7 @@ def main():
     r.record(3, "pages (phase 1, round 1)", 0xFFFF, 1, 1, pages_payload(1, [(0, 2, True)], 2 << 20, b""))
     r.record(1, "deviceState", 0, 2, 8, b"state")
     r.record(3, "pages (phase 2, round 2)", 0xFFFF, 2, 2, pages_payload(0, [(0, 1, True), (5, 1, False)], 4096, page_bytes(5)))
-    r.record(6, "deviceDigest (SKIPPABLE)", 0, 0, 13, digest_payload(pci_value, crc32c(b"pre-copystate")), flags=1)
-    end_of_device(r, 0, 13, 8, 5, 2)
-    end_of_stream(r, 1, 13)
+    pci_device_tail(r, pci_value)
     s = Annotated()
     s.extend(h)
     s.extend(r.out)
