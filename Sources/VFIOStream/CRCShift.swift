@@ -14,11 +14,13 @@ enum CRCShift {
     @inline(__always)
     static func multiply(_ a: UInt32, _ b: UInt32) -> UInt32 {
         var product: UInt32 = 0
+        var a = a
         var b = b
-        for term in 0..<32 {
-            let coefficient = (a >> UInt32(31 - term)) & 1
-            product ^= b & (0 &- coefficient)
-            b = (b >> 1) ^ (reflectedPolynomial & (0 &- (b & 1)))
+        // Masking shifts (&>>) keep the loop free of Swift's over-shift checks.
+        for _ in 0..<32 {
+            product ^= b & (0 &- (a &>> 31))
+            a = a &<< 1
+            b = (b &>> 1) ^ (reflectedPolynomial & (0 &- (b & 1)))
         }
         return product
     }
