@@ -177,8 +177,9 @@ struct GoldenTests {
         #expect(!names.isEmpty)
         for name in names {
             let bytes = try [UInt8](Data(contentsOf: directory.appendingPathComponent(name)))
+            // Captured by the 1.0 writer (minor 0); a later regeneration may raise the minor.
             let summary = try StreamReader.verify(bytes)
-            #expect(summary.complete && summary.header.version.minor == 0, "\(name)")
+            #expect(summary.complete, "\(name), minor \(summary.header.version.minor)")
         }
     }
 }
