@@ -9,6 +9,7 @@ enum PendingRecord {
     /// A device state chunk whose payload lies right after its header slot at `start`.
     case state(device: Int, phase: StatePhase, start: Int, length: Int)
     case progress(device: Int, info: PreCopyInfo, start: Int)
+    case digest(device: Int, start: Int)
     case endOfDevice(device: Int, start: Int)
     case endOfStream(start: Int)
 }
@@ -31,4 +32,5 @@ struct Batch {
     /// Lengths of the control records (header and fixed payload), docs/stream-format.md.
     static let progressLength = StreamFormat.recordHeaderSize + 16
     static let endLength = StreamFormat.recordHeaderSize + 24
+    static let digestLength = StreamFormat.recordHeaderSize + 8
 }

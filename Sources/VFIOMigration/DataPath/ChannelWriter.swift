@@ -20,19 +20,20 @@ final class ChannelWriter: @unchecked Sendable {
     // Written by the writer thread only; read after `join`.
     private(set) var metrics: ChannelMetrics
 
-    init(index: Int, sink: any ByteSink, header: StreamHeader, pool: BufferPool, queueDepth: Int, node: Int?) {
+    init(index: Int, sink: any ByteSink, header: StreamHeader, pool: BufferPool, queueDepth: Int, node: Int?) throws(VFIOError) {
         self.index = index
         self.sink = sink
         self.pool = pool
         self.node = node
         self.queue = HandoffQueue(capacity: queueDepth)
-        self.encoder = StreamEncoder(header: header)
+        do { self.encoder = try StreamEncoder(header: header) } catch { throw .invalidUse("stream header: \(error)") }
         self.metrics = ChannelMetrics(channel: index, sink: sink.name)
     }
 
     /// Writes the header, then starts the thread.
     func start() throws(VFIOError) {
-        let bytes = encoder.encodeHeader()
+        let bytes: [UInt8]
+        do { bytes = try encoder.encodeHeader() } catch { throw .invalidUse("stream header: \(error)") }
         let buffer = IOBuffer(capacity: max(bytes.count, 1))
         buffer.write(bytes, at: 0)
         try sink.write(buffer, 0..<bytes.count)
@@ -56,10 +57,10 @@ final class ChannelWriter: @unchecked Sendable {
         if let node { metrics.boundToNode = NUMAPlacement.bindCurrentThread(toNode: node) ? node : nil }
         let clock = ContinuousClock()
         let started = clock.now
-        do {
+        do throws(VFIOError) {
             while let batch = try queue.take() {
                 let busy = clock.now
-                seal(batch)
+                do { try seal(batch) } catch { throw VFIOError.invalidUse("stream record: \(error)") }
                 try sink.write(batch.buffer, 0..<batch.used)
                 metrics.bytes += UInt64(batch.used)
                 metrics.batches += 1
@@ -75,23 +76,22 @@ final class ChannelWriter: @unchecked Sendable {
         metrics.elapsed = clock.now - started
     }
 
-    private func seal(_ batch: Batch) {
+    private func seal(_ batch: Batch) throws(StreamUsageError) {
         for record in batch.records {
             switch record {
             case .state(let device, let phase, let start, let length):
-                encoder.frameDeviceState(device: device, phase: phase, payloadLength: length, in: batch.buffer, at: start)
-                metrics.records += 1
+                try encoder.frameDeviceState(device: device, phase: phase, payloadLength: length, in: batch.buffer, at: start)
                 metrics.stateBytes += UInt64(length)
             case .progress(let device, let info, let start):
-                encoder.framePreCopyProgress(device: device, initialBytes: info.initialBytes, dirtyBytes: info.dirtyBytes, in: batch.buffer, at: start)
-                metrics.records += 1
+                try encoder.framePreCopyProgress(device: device, initialBytes: info.initialBytes, dirtyBytes: info.dirtyBytes, in: batch.buffer, at: start)
+            case .digest(let device, let start):
+                try encoder.frameDeviceDigest(device: device, in: batch.buffer, at: start)
             case .endOfDevice(let device, let start):
-                encoder.frameEndOfDevice(device: device, in: batch.buffer, at: start)
-                metrics.records += 1
+                try encoder.frameEndOfDevice(device: device, in: batch.buffer, at: start)
             case .endOfStream(let start):
-                encoder.frameEndOfStream(in: batch.buffer, at: start)
-                metrics.records += 1
+                try encoder.frameEndOfStream(in: batch.buffer, at: start)
             }
+            metrics.records += 1
         }
     }
 }

@@ -55,10 +55,11 @@ public final class PipelinedStreamOutput: SaveSink {
         self.header = header
         let pool = BufferPool(count: options.bufferCount, size: options.bufferSize, node: options.node, lock: options.lockMemory)
         self.pool = pool
-        writers = sinks.enumerated().map {
-            ChannelWriter(index: $0.offset, sink: $0.element, header: header, pool: pool,
-                          queueDepth: options.bufferCount, node: options.node)
+        var writers: [ChannelWriter] = []
+        for (i, sink) in sinks.enumerated() {
+            writers.append(try ChannelWriter(index: i, sink: sink, header: header, pool: pool, queueDepth: options.bufferCount, node: options.node))
         }
+        self.writers = writers
         current = Array(repeating: nil, count: sinks.count)
         for writer in writers { try writer.start() }
     }
@@ -117,6 +118,8 @@ public final class PipelinedStreamOutput: SaveSink {
     }
 
     public func endDevice(_ device: Int) throws(VFIOError) {
+        // The digest ties the device's data to its descriptor; it travels on channel 0.
+        try appendControl(0, length: Batch.digestLength) { .digest(device: device, start: $0) }
         for c in writers.indices { try appendControl(c, length: Batch.endLength) { .endOfDevice(device: device, start: $0) } }
     }
 
