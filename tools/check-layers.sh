@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 declare -A allowed=(
   [VFIOBuffers]=""
   [VFIOStream]="CCRC32C VFIOBuffers"
-  [VFIOSyscalls]="CVFIO CNuma VFIOBuffers SystemPackage Glibc Musl"
+  [VFIOSyscalls]="CVFIO CNuma COpenSSL VFIOBuffers SystemPackage Glibc Musl"
   [VFIOCore]="VFIOStream VFIOBuffers SystemPackage"
   [VFIOKernel]="VFIOCore VFIOSyscalls VFIOBuffers VFIOStream SystemPackage Foundation"
   [VFIOMock]="VFIOCore VFIOSyscalls VFIOBuffers VFIOStream SystemPackage Foundation Synchronization Dispatch"
