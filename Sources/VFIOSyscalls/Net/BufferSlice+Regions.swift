@@ -1,12 +1,22 @@
 // The memory of several IOBuffer ranges at once, for a gather write: each buffer's access
 // closure is nested inside the previous one, so every address stays valid for the call.
+// The nesting is one stack frame per slice, so slices are taken in groups of bounded size.
 import VFIOBuffers
 
 extension Array where Element == BufferSlice {
-    func withUserRegions<R, E: Error>(_ body: ([UserRegion]) throws(E) -> R) throws(E) -> R {
-        var regions: [UserRegion] = []
-        regions.reserveCapacity(count)
-        return try Self.nest(self[...], &regions, body)
+    /// Most slices one group (one nesting, one sendmsg call at best) takes.
+    static let group = 64
+
+    /// Calls `body` with the regions of consecutive groups of slices, in order.
+    func forEachRegionGroup<E: Error>(_ body: ([UserRegion]) throws(E) -> Void) throws(E) {
+        var start = 0
+        while start < count {
+            let end = Swift.min(count, start + Self.group)
+            var regions: [UserRegion] = []
+            regions.reserveCapacity(end - start)
+            try Self.nest(self[start..<end], &regions, body)
+            start = end
+        }
     }
 
     private static func nest<R, E: Error>(

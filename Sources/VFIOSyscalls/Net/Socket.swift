@@ -126,10 +126,7 @@ package final class Socket {
         return n
     }
 
-    /// Linux's IOV_MAX (UIO_MAXIOV): the most vectors one sendmsg takes.
-    static let maxVectors = 1024
-
-    /// One sendmsg of `regions` (at most maxVectors) without SIGPIPE; returns bytes accepted.
+    /// One sendmsg of `regions` (at most IOV_MAX, 1024) without SIGPIPE; returns bytes accepted.
     func send(gather regions: ArraySlice<UserRegion>) throws(Errno) -> Int {
         var vectors = regions.map { region in
             // SAFETY: each region is caller memory of `count` bytes, alive for this call.

@@ -130,13 +130,13 @@ public final class TCPConnection: ByteStreamConnection, @unchecked Sendable {
 
     public func write(gather slices: [BufferSlice]) throws(SyscallError) {
         let socket = try usable("writev")
-        try slices.withUserRegions { (all) throws(SyscallError) in
-            let total = all.reduce(0) { $0 + $1.count }
-            var done = 0
-            var pending = all
+        let total = slices.reduce(0) { $0 + $1.range.count }
+        var done = 0
+        try slices.forEachRegionGroup { (group) throws(SyscallError) in
+            var pending = group
             while !pending.isEmpty {
                 let n = try transfer("writev (\(done) of \(total) bytes written)") { () throws(Errno) in
-                    try socket.send(gather: pending.prefix(Socket.maxVectors))
+                    try socket.send(gather: pending[...])
                 }
                 done += n
                 pending = pending.dropping(n)
