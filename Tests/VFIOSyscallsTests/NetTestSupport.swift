@@ -145,6 +145,24 @@ func readPattern(_ connection: any ByteStreamConnection, total: Int, chunk: Int 
     return (received, firstBad)
 }
 
+/// The half-close exchange, both ends: the client sends `request` bytes and ends its
+/// direction; the server reads to that end, answers with `reply` bytes and closes; the
+/// client reads the answer. Returns what each end read.
+enum HalfClose {
+    static func server(_ connection: any ByteStreamConnection, reply: Int) throws -> (received: Int, firstBad: Int?) {
+        let read = try readPattern(connection, total: 1 << 30)
+        try connection.write(patternBuffer(count: reply), range: 0..<reply)
+        try connection.close()
+        return read
+    }
+
+    static func client(_ connection: any ByteStreamConnection, request: Int) throws -> (received: Int, firstBad: Int?) {
+        try connection.write(patternBuffer(count: request), range: 0..<request)
+        try connection.shutdownWrite()
+        return try readPattern(connection, total: 1 << 30)
+    }
+}
+
 /// One end waits here (at most 10 s) until the other end has seen what it was waiting for.
 final class Gate: Sendable {
     private let semaphore = DispatchSemaphore(value: 0)

@@ -1,5 +1,6 @@
 // Mutual TLS over loopback: bytes intact, identities, the negotiated suite, kernel TLS
-// status, close_notify against truncation, half close, timeouts, a gone peer.
+// status, close_notify against truncation, half close (and the same over plain TCP),
+// timeouts, a gone peer.
 import Foundation
 import SystemPackage
 import Testing
@@ -125,24 +126,18 @@ import VFIOSyscalls
         #expect(error.reason.contains("without close_notify"))
     }
 
-    @Test func halfCloseEndsOneDirectionOnly() throws {
-        let result = try overTLS(
-            server: try Fixtures.server(), client: try Fixtures.client(),
-            server: { connection in
-                let read = try readPattern(connection, total: 1 << 30)
-                try connection.write(patternBuffer(count: 5000), range: 0..<5000)
-                try connection.close()
-                return read
-            },
-            client: { connection in
-                try connection.write(patternBuffer(count: 70_000), range: 0..<70_000)
-                try connection.shutdownWrite()
-                return try readPattern(connection, total: 1 << 30)
-            })
-        let server = try result.server.get()
-        let client = try result.client.get()
-        #expect(server.received == 70_000 && server.firstBad == nil)
-        #expect(client.received == 5000 && client.firstBad == nil)
+    /// The same exchange over plain TCP and over TLS (close_notify, then reading goes on).
+    @Test(arguments: [false, true])
+    func halfCloseEndsOneDirectionOnly(tls: Bool) throws {
+        let server: @Sendable (any ByteStreamConnection) throws -> (received: Int, firstBad: Int?) = { try HalfClose.server($0, reply: 5000) }
+        let client: @Sendable (any ByteStreamConnection) throws -> (received: Int, firstBad: Int?) = { try HalfClose.client($0, request: 70_000) }
+        let result = tls
+            ? try overTLS(server: try Fixtures.server(), client: try Fixtures.client(), server: server, client: client)
+            : try overLoopback(server: server, client: client)
+        let served = try result.server.get()
+        let answered = try result.client.get()
+        #expect(served.received == 70_000 && served.firstBad == nil)
+        #expect(answered.received == 5000 && answered.firstBad == nil)
     }
 
     @Test func aStalledPeerHitsTheIdleTimeout() throws {

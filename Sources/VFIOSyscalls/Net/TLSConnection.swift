@@ -128,16 +128,10 @@ public final class TLSConnection: ByteStreamConnection, @unchecked Sendable {
         deadline: ContinuousClock.Instant, timeout: Duration, object: String
     ) throws {
         while true {
-            ERR_clear_error()
-            errno = 0
-            let rc = role == .server ? SSL_accept(ssl) : SSL_connect(ssl)
-            let savedErrno = errno
-            if rc == 1 { break }
-            let code = SSL_get_error(ssl, rc)
-            guard code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE else {
-                throw failure(.handshake, code: code, errno: savedErrno, notes: notes, object: object)
-            }
-            try wait(socket, code, until: deadline, object: object,
+            let outcome = OpenSSLOutcome.of(ssl) { role == .server ? SSL_accept(ssl) : SSL_connect(ssl) }
+            if outcome.succeeded { break }
+            guard outcome.mustWait else { throw failure(.handshake, outcome, notes: notes, object: object) }
+            try wait(socket, outcome.code, until: deadline, object: object,
                      reason: "the peer did not complete the handshake within \(describe(timeout))")
         }
         guard role == .client else { return }
@@ -145,25 +139,21 @@ public final class TLSConnection: ByteStreamConnection, @unchecked Sendable {
         while !notes.serverAccepted {
             var byte: UInt8 = 0
             var count = 0
-            ERR_clear_error()
-            errno = 0
-            let rc = SSL_peek_ex(ssl, &byte, 1, &count)
-            let savedErrno = errno
-            if rc == 1 { break }
-            let code = SSL_get_error(ssl, rc)
-            if code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE {
+            let outcome = OpenSSLOutcome.of(ssl) { SSL_peek_ex(ssl, &byte, 1, &count) }
+            if outcome.succeeded { break }
+            if outcome.mustWait {
                 if notes.serverAccepted { break }
             } else if notes.serverAccepted {
                 // The same call read past the ticket into the end of the connection.
-                let end = code == SSL_ERROR_ZERO_RETURN ? "ended the session (close_notify)" : "closed the connection"
+                let end = outcome.code == SSL_ERROR_ZERO_RETURN ? "ended the session (close_notify)" : "closed the connection"
                 ERR_clear_error()
                 throw TLSError(step: .handshake, object: object, reason: "the server accepted our certificate, then \(end)")
-            } else if code == SSL_ERROR_ZERO_RETURN {
+            } else if outcome.code == SSL_ERROR_ZERO_RETURN {
                 throw TLSError(step: .refusedByPeer, object: object, reason: "the server ended the session right after the handshake")
             } else {
-                throw failure(.refusedByPeer, code: code, errno: savedErrno, notes: notes, object: object)
+                throw failure(.refusedByPeer, outcome, notes: notes, object: object)
             }
-            try wait(socket, code, until: deadline, object: object,
+            try wait(socket, outcome.code, until: deadline, object: object,
                      reason: "the server did not confirm our certificate within \(describe(timeout)) of the handshake's start")
         }
     }
@@ -183,8 +173,9 @@ public final class TLSConnection: ByteStreamConnection, @unchecked Sendable {
 
     /// What a failed OpenSSL call means, most specific first: our own verdicts from the
     /// callbacks, an alert the peer sent, a socket errno, then OpenSSL's reasons.
-    static func failure(_ step: TLSError.Step, code: CInt, errno savedErrno: CInt, notes: HandshakeNotes?, object: String) -> any Error {
+    static func failure(_ step: TLSError.Step, _ outcome: OpenSSLOutcome, notes: HandshakeNotes?, object: String) -> any Error {
         let queue = OpenSSLErrorQueue.drain()
+        let code = outcome.code, savedErrno = outcome.errno
         if let rejected = notes?.rejectedIdentity {
             return TLSError(step: .peerNotAllowed, object: object, reason: notAllowed(rejected, notes?.allowedClients ?? []))
         }
@@ -252,9 +243,9 @@ public final class TLSConnection: ByteStreamConnection, @unchecked Sendable {
         }
     }
 
-    private func fail(_ step: TLSError.Step, code: CInt, errno savedErrno: CInt) -> any Error {
+    private func fail(_ step: TLSError.Step, _ outcome: OpenSSLOutcome) -> any Error {
         mayShutdown = false
-        return Self.failure(step, code: code, errno: savedErrno, notes: nil, object: description)
+        return Self.failure(step, outcome, notes: nil, object: description)
     }
 
     public func read(into buffer: IOBuffer, range: Range<Int>) throws -> Int {
@@ -267,22 +258,16 @@ public final class TLSConnection: ByteStreamConnection, @unchecked Sendable {
                 var total = 0
                 while total < raw.count {
                     var count = 0
-                    ERR_clear_error()
-                    errno = 0
-                    let rc = SSL_read_ex(ssl, base + total, raw.count - total, &count)
-                    let savedErrno = errno
-                    if rc == 1 {
+                    let outcome = OpenSSLOutcome.of(ssl) { SSL_read_ex(ssl, base + total, raw.count - total, &count) }
+                    if outcome.succeeded {
                         total += count
                         continue
                     }
-                    let code = SSL_get_error(ssl, rc)
-                    if code == SSL_ERROR_ZERO_RETURN { return total }
-                    guard code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE else {
-                        throw fail(.read, code: code, errno: savedErrno)
-                    }
+                    if outcome.code == SSL_ERROR_ZERO_RETURN { return total }
+                    guard outcome.mustWait else { throw fail(.read, outcome) }
                     // Hand back what we have rather than wait with it.
                     if total > 0 { return total }
-                    try waitIdle(socket, code, .read)
+                    try waitIdle(socket, outcome.code, .read)
                 }
                 return total
             }
@@ -302,19 +287,13 @@ public final class TLSConnection: ByteStreamConnection, @unchecked Sendable {
             var done = 0
             while done < raw.count {
                 var count = 0
-                ERR_clear_error()
-                errno = 0
-                let rc = SSL_write_ex(ssl, base + done, raw.count - done, &count)
-                let savedErrno = errno
-                if rc == 1 {
+                let outcome = OpenSSLOutcome.of(ssl) { SSL_write_ex(ssl, base + done, raw.count - done, &count) }
+                if outcome.succeeded {
                     done += count
                     continue
                 }
-                let code = SSL_get_error(ssl, rc)
-                guard code == SSL_ERROR_WANT_WRITE || code == SSL_ERROR_WANT_READ else {
-                    throw fail(.write, code: code, errno: savedErrno)
-                }
-                try waitIdle(socket, code, .write)
+                guard outcome.mustWait else { throw fail(.write, outcome) }
+                try waitIdle(socket, outcome.code, .write)
             }
         }
     }
@@ -374,16 +353,11 @@ public final class TLSConnection: ByteStreamConnection, @unchecked Sendable {
         mayShutdown = false
         try SIGPIPEBlock.around { () throws in
             while true {
-                ERR_clear_error()
-                errno = 0
-                let rc = SSL_shutdown(ssl)
-                let savedErrno = errno
-                if rc >= 0 { return }  // 0: ours sent, the peer's not yet read; that is all we wait for
-                let code = SSL_get_error(ssl, rc)
-                guard code == SSL_ERROR_WANT_WRITE || code == SSL_ERROR_WANT_READ else {
-                    throw Self.failure(.shutdown, code: code, errno: savedErrno, notes: nil, object: description)
-                }
-                try waitIdle(socket, code, .shutdown)
+                // 0: ours sent, the peer's not yet read; that is all we wait for.
+                let outcome = OpenSSLOutcome.of(ssl, succeeded: { $0 >= 0 }) { SSL_shutdown(ssl) }
+                if outcome.succeeded { return }
+                guard outcome.mustWait else { throw Self.failure(.shutdown, outcome, notes: nil, object: description) }
+                try waitIdle(socket, outcome.code, .shutdown)
             }
         }
     }
