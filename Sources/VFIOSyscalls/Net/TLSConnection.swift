@@ -74,8 +74,16 @@ public final class TLSConnection: ByteStreamConnection, @unchecked Sendable {
 
         let deadline = ContinuousClock.now + (handshakeTimeout ?? context.configuration.handshakeTimeout)
         let timeout = handshakeTimeout ?? context.configuration.handshakeTimeout
-        try SIGPIPEBlock.around { () throws in
-            try Self.handshake(ssl: ssl, socket: tcp.socket, role: role, notes: notes, deadline: deadline, timeout: timeout, object: object)
+        do {
+            try SIGPIPEBlock.around { () throws in
+                try Self.handshake(ssl: ssl, socket: tcp.socket, role: role, notes: notes, deadline: deadline, timeout: timeout, object: object)
+            }
+        } catch let error as TLSError where error.step == .handshake {
+            // A peer that does not speak TLS, or ran out the deadline, gets a reset: its next
+            // call fails with ECONNRESET at once instead of reading a clean end of stream.
+            // (Refusals keep the orderly close, so the peer reads our alert first.)
+            tcp.socket.resetOnClose()
+            throw error
         }
 
         guard let certificate = SSL_get1_peer_certificate(ssl) else {
