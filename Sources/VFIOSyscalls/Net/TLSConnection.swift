@@ -72,8 +72,8 @@ public final class TLSConnection: ByteStreamConnection, @unchecked Sendable {
         }
         try retryingInterrupts("fcntl(O_NONBLOCK)", on: object) { () throws(Errno) in try tcp.socket.setNonBlocking(true) }
 
-        let deadline = ContinuousClock.now + (handshakeTimeout ?? context.configuration.handshakeTimeout)
         let timeout = handshakeTimeout ?? context.configuration.handshakeTimeout
+        let deadline = ContinuousClock.now + timeout
         do {
             try SIGPIPEBlock.around { () throws in
                 try Self.handshake(ssl: ssl, socket: tcp.socket, role: role, notes: notes, deadline: deadline, timeout: timeout, object: object)
