@@ -81,9 +81,7 @@ import VFIOCore
         try forEveryCount(of: pattern) { model, rng in
             let bitmap = try Reference.bitmap(model)
             for _ in 0..<40 {
-                let a = Int.random(in: 0...model.count, using: &rng)
-                let b = Int.random(in: 0...model.count, using: &rng)
-                let range = min(a, b)..<max(a, b)
+                let range = Reference.range(within: model.count, using: &rng)
                 let slice = try bitmap.slice(pages: range)
                 #expect(slice.pageCount == range.count)
                 #expect(slice.pageSize == bitmap.pageSize)

@@ -64,6 +64,12 @@ enum Reference {
         try DirtyBitmap(words: words(pages), pageCount: pages.count, pageSize: pageSize)
     }
 
+    /// A random range of pages within 0..<count, empty ranges and the ends included.
+    static func range(within count: Int, using rng: inout SeededGenerator) -> Range<Int> {
+        let a = Int.random(in: 0...count, using: &rng), b = Int.random(in: 0...count, using: &rng)
+        return min(a, b)..<max(a, b)
+    }
+
     static func dirtyIndexes(_ pages: [Bool]) -> [Int] { pages.indices.filter { pages[$0] } }
 
     /// Maximal runs, each then cut into pieces of at most maxPages.

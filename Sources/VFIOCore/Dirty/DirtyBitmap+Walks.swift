@@ -1,5 +1,5 @@
 // Walking the dirty pages in ascending order, one at a time or as coalesced runs. Both
-// iterators hold the word array (a reference, no copy) and step over clean words four at a
+// iterators hold the word array (a reference, no copy) and step over clean words eight at a
 // time, so a bitmap of 1 TiB of clean memory is crossed at close to the speed of reading it;
 // a dirty word is taken apart with trailingZeroBitCount. Neither allocates.
 
@@ -30,13 +30,19 @@ extension DirtyBitmap {
 }
 
 extension DirtyBitmap {
-    /// Index of the first non-zero word at or after `index`, or `words.count`.
+    /// Index of the first non-zero word at or after `index` (≥ 0), or `words.count`.
     @inline(__always)
     static func nextDirtyWord(_ words: [UInt64], from index: Int) -> Int {
         var i = index
         let count = words.count
-        // Four words per test: one branch per 32 bytes keeps the skip near memory speed.
-        while i + 4 <= count, words[i] | words[i + 1] | words[i + 2] | words[i + 3] == 0 { i += 4 }
+        // Eight words per test, OR-ed in vector registers: one branch per 64 bytes keeps the
+        // skip close to the speed of a plain sequential read.
+        while i < count &- 7 {
+            let low = words[i] | words[i &+ 1] | words[i &+ 2] | words[i &+ 3]
+            let high = words[i &+ 4] | words[i &+ 5] | words[i &+ 6] | words[i &+ 7]
+            if low | high != 0 { break }
+            i &+= 8
+        }
         while i < count, words[i] == 0 { i += 1 }
         return i
     }
