@@ -138,7 +138,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
 
     // MARK: open / close
 
-    public func open(_ path: String, _ flags: OpenFlags) throws(Errno) -> CInt {
+    package func open(_ path: String, _ flags: OpenFlags) throws(Errno) -> CInt {
         if path == "/dev/iommu" || path.hasPrefix("/dev/vfio/devices/") { throw .noSuchFileOrDirectory }
         guard path.hasPrefix("/dev/vfio/") else {
             let fd = try ledger.open(path, flags)
@@ -169,7 +169,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         lock.unlock()
     }
 
-    public func close(_ fd: CInt) throws(Errno) {
+    package func close(_ fd: CInt) throws(Errno) {
         lock.lock()
         guard let file = files.removeValue(forKey: fd) else {
             lock.unlock()
@@ -219,7 +219,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
 
     // MARK: ioctl
 
-    public func ioctl(_ fd: CInt, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
+    package func ioctl(_ fd: CInt, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
         switch try file(fd) {
         case .container(let container):
             return try locked { () throws(Errno) in try container.ioctl(request, argument) }
@@ -321,7 +321,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
 
     // MARK: read / write
 
-    public func read(_ fd: CInt, into region: UserRegion) throws(Errno) -> Int {
+    package func read(_ fd: CInt, into region: UserRegion) throws(Errno) -> Int {
         switch try file(fd) {
         case .container, .group:
             throw .invalidArgument
@@ -337,7 +337,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
     }
 
-    public func write(_ fd: CInt, from region: UserRegion) throws(Errno) -> Int {
+    package func write(_ fd: CInt, from region: UserRegion) throws(Errno) -> Int {
         switch try file(fd) {
         case .container, .group:
             throw .invalidArgument
@@ -353,7 +353,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
     }
 
-    public func pread(_ fd: CInt, into region: UserRegion, offset: Int64) throws(Errno) -> Int {
+    package func pread(_ fd: CInt, into region: UserRegion, offset: Int64) throws(Errno) -> Int {
         switch try file(fd) {
         case .container, .group: throw .invalidArgument
         case .device(let handle): return try handle.device.readRegion(at: offset, into: region)
@@ -362,7 +362,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
     }
 
-    public func pwrite(_ fd: CInt, from region: UserRegion, offset: Int64) throws(Errno) -> Int {
+    package func pwrite(_ fd: CInt, from region: UserRegion, offset: Int64) throws(Errno) -> Int {
         switch try file(fd) {
         case .container, .group: throw .invalidArgument
         case .device(let handle): return try handle.device.writeRegion(at: offset, from: region)
@@ -371,7 +371,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
     }
 
-    public func setNonBlocking(_ fd: CInt, _ enabled: Bool) throws(Errno) {
+    package func setNonBlocking(_ fd: CInt, _ enabled: Bool) throws(Errno) {
         let file = try file(fd)
         try LinuxKernel.shared.setNonBlocking(fd, enabled)
         switch file {
