@@ -1,4 +1,4 @@
-// Section 4: the dirty bitmap walks. (a) Scanning an empty bitmap of 1 TiB of guest memory
+// Section 5: the dirty bitmap walks. (a) Scanning an empty bitmap of 1 TiB of guest memory
 // (32 MiB of words) with the runs walk, against one sequential read of the same words (their
 // sum). (b) The runs walk of a 4 GiB guest's bitmap at each density, against copying the pages
 // it finds (4 KiB memcpy per dirty page into a reused 1 MiB send buffer), the least a sender
