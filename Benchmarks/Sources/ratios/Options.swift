@@ -16,15 +16,15 @@ struct Options {
     var sections: Set<Section> = Set(Section.allCases)
 
     enum Section: String, CaseIterable {
-        case codec, save, memory, crc, transport
+        case codec, save, memory, crc, bitmap, transport
     }
 
     static let usage = """
-        usage: vfio-bench-ratios [--quick] [--reps N] [--only codec|save|memory|crc|transport]...
+        usage: vfio-bench-ratios [--quick] [--reps N] [--only codec|save|memory|crc|bitmap|transport]...
           --quick   3 repetitions, a 64 MiB save device, 64 MiB transport runs: a smoke run, not for quoting
           --reps N  N codec repetitions (default 15); saves then repeat max(5, N/2 + 1) times (9 without it),
                     transport runs max(3, N/3) times (5 without it)
-          --only S  run only section S (repeatable)
+          --only S  run only section S (repeatable); bitmap needs 4 GiB of memory for its page copies
         """
 
     static func parse(_ arguments: [String]) -> Options {
