@@ -2,18 +2,6 @@
 // writes of IOBuffer ranges on the calling thread, a gather write, a half close.
 import VFIOBuffers
 
-/// A range of an IOBuffer, one element of a gather write.
-public struct BufferSlice: Sendable {
-    public let buffer: IOBuffer
-    public let range: Range<Int>
-
-    public init(_ buffer: IOBuffer, _ range: Range<Int>) {
-        precondition(range.lowerBound >= 0 && range.upperBound <= buffer.capacity, "BufferSlice \(range) outside the buffer's \(buffer.capacity) bytes")
-        self.buffer = buffer
-        self.range = range
-    }
-}
-
 /// A connected byte stream. Blocking and thread-confined: one thread at a time calls it
 /// (it may be handed to another thread between calls). Errors are `SyscallError` for the
 /// socket (ETIMEDOUT after an idle timeout, EPIPE or ECONNRESET from a gone peer) and, on
