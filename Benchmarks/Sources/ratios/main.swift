@@ -48,6 +48,9 @@ if options.sections.contains(.save) {
             verdicts.append(Verdict(
                 name: "framed save / raw copy [\(result.flags)] → \(run.name)", measured: format(result.framedOverRaw, 3),
                 target: "≥ 0.90", pass: result.framedOverRaw >= 0.9))
+            verdicts.append(Verdict(
+                name: "pipelined save / raw copy [\(result.flags)] → \(run.name)", measured: format(result.pipelinedOverRaw, 3),
+                target: "≥ 0.97", pass: result.pipelinedOverRaw >= 0.97))
             // The other reading of "bare read": the device's own data fd, read by the session.
             if !run.preCopy && run.path == "/dev/null", let frame = frameSecondsPerMiB {
                 let deviceReadPerMiB = Double(1 << 20) / result.median[.discard]!

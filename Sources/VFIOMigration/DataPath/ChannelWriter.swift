@@ -32,8 +32,7 @@ final class ChannelWriter: @unchecked Sendable {
 
     /// Writes the header, then starts the thread.
     func start() throws(VFIOError) {
-        let bytes: [UInt8]
-        do { bytes = try encoder.encodeHeader() } catch { throw .invalidUse("stream header: \(error)") }
+        let bytes = encoder.encodeHeader()
         let buffer = IOBuffer(capacity: max(bytes.count, 1))
         buffer.write(bytes, at: 0)
         try sink.write(buffer, 0..<bytes.count)
