@@ -6,11 +6,12 @@ import VFIOCore
 import VFIOStream
 
 enum PendingRecord {
-    /// A device state chunk whose payload lies right after its header slot at `start`.
-    case state(device: Int, phase: StatePhase, start: Int, length: Int)
-    case progress(device: Int, info: PreCopyInfo, start: Int)
+    /// A device state chunk whose payload lies right after its header slot at `start`;
+    /// `offset` is its position in the device's data stream.
+    case state(device: Int, phase: StatePhase, offset: UInt64, start: Int, length: Int)
+    case progress(device: Int, info: PreCopyInfo, offset: UInt64, start: Int)
     case digest(device: Int, start: Int)
-    case endOfDevice(device: Int, start: Int)
+    case endOfDevice(device: Int, total: UInt64, start: Int)
     case endOfStream(start: Int)
 }
 

@@ -17,11 +17,14 @@ final class ChannelWriter: @unchecked Sendable {
     private var joined = false
     private var started = false
     private let node: Int?
+    /// Set for one of several channels: chunk CRCs go to the ledger, offsets are explicit.
+    private let ledger: DeviceLedger?
     // Written by the writer thread only; read after `join`.
     private(set) var metrics: ChannelMetrics
 
-    init(index: Int, sink: any ByteSink, header: StreamHeader, pool: BufferPool, queueDepth: Int, node: Int?) throws(VFIOError) {
+    init(index: Int, sink: any ByteSink, header: StreamHeader, pool: BufferPool, queueDepth: Int, node: Int?, ledger: DeviceLedger?) throws(VFIOError) {
         self.index = index
+        self.ledger = ledger
         self.sink = sink
         self.pool = pool
         self.node = node
@@ -59,7 +62,7 @@ final class ChannelWriter: @unchecked Sendable {
         do throws(VFIOError) {
             while let batch = try queue.take() {
                 let busy = clock.now
-                do { try seal(batch) } catch { throw VFIOError.invalidUse("stream record: \(error)") }
+                try seal(batch)
                 try sink.write(batch.buffer, 0..<batch.used)
                 metrics.bytes += UInt64(batch.used)
                 metrics.batches += 1
@@ -71,26 +74,58 @@ final class ChannelWriter: @unchecked Sendable {
             // Wake the producer and the other channels: the pipeline ends with this error.
             queue.close(error)
             pool.close(error)
+            ledger?.close(error)
         }
         metrics.elapsed = clock.now - started
     }
 
-    private func seal(_ batch: Batch) throws(StreamUsageError) {
+    private func seal(_ batch: Batch) throws(VFIOError) {
         for record in batch.records {
-            switch record {
-            case .state(let device, let phase, let start, let length):
-                try encoder.frameDeviceState(device: device, phase: phase, payloadLength: length, in: batch.buffer, at: start)
-                metrics.stateBytes += UInt64(length)
-            case .progress(let device, let info, let start):
-                try encoder.framePreCopyProgress(device: device, initialBytes: info.initialBytes, dirtyBytes: info.dirtyBytes, in: batch.buffer, at: start)
-            case .digest(let device, let start):
-                try encoder.frameDeviceDigest(device: device, in: batch.buffer, at: start)
-            case .endOfDevice(let device, let start):
-                try encoder.frameEndOfDevice(device: device, in: batch.buffer, at: start)
-            case .endOfStream(let start):
-                try encoder.frameEndOfStream(in: batch.buffer, at: start)
-            }
+            try seal(record, in: batch.buffer)
             metrics.records += 1
+        }
+    }
+
+    /// The encoder refuses what the format forbids; from this pipeline that is a bug of its producer.
+    private func encode(_ body: (inout StreamEncoder) throws(StreamUsageError) -> RecordHeader) throws(VFIOError) {
+        do throws(StreamUsageError) { _ = try body(&encoder) } catch { throw .invalidUse("stream record on channel \(index): \(error)") }
+    }
+
+    private func seal(_ record: PendingRecord, in buffer: IOBuffer) throws(VFIOError) {
+        switch record {
+        case .state(let device, let phase, let offset, let start, let length):
+            metrics.stateBytes += UInt64(length)
+            guard let ledger else {
+                try encode { (e) throws(StreamUsageError) in try e.frameDeviceState(device: device, phase: phase, payloadLength: length, in: buffer, at: start) }
+                return
+            }
+            // One pass over the payload gives the chunk's CRC for the ledger; the record CRC is
+            // derived from it.
+            let payload = start + StreamFormat.recordHeaderSize..<start + StreamFormat.recordHeaderSize + length
+            let crc = CRC32C.update(0, buffer, payload)
+            try encode { (e) throws(StreamUsageError) in
+                try e.frameDeviceState(device: device, phase: phase, payloadLength: length, payloadCRC: crc, dataOffset: offset, in: buffer, at: start)
+            }
+            ledger.note(device: device, offset: offset, length: length, crc: crc)
+        case .progress(let device, let info, let offset, let start):
+            let given: UInt64? = ledger == nil ? nil : offset
+            try encode { (e) throws(StreamUsageError) in
+                try e.framePreCopyProgress(device: device, initialBytes: info.initialBytes, dirtyBytes: info.dirtyBytes, dataOffset: given, in: buffer, at: start)
+            }
+        case .digest(let device, let start):
+            guard let ledger else {
+                try encode { (e) throws(StreamUsageError) in try e.frameDeviceDigest(device: device, in: buffer, at: start) }
+                return
+            }
+            let data = try ledger.dataCRC(of: device)
+            try encode { (e) throws(StreamUsageError) in
+                try e.frameDeviceDigest(device: device, dataCRC: data.crc, totalLength: data.total, in: buffer, at: start)
+            }
+        case .endOfDevice(let device, let total, let start):
+            let given: UInt64? = ledger == nil ? nil : total
+            try encode { (e) throws(StreamUsageError) in try e.frameEndOfDevice(device: device, totalLength: given, in: buffer, at: start) }
+        case .endOfStream(let start):
+            try encode { (e) throws(StreamUsageError) in try e.frameEndOfStream(in: buffer, at: start) }
         }
     }
 }

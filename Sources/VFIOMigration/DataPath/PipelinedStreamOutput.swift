@@ -38,15 +38,21 @@ public final class PipelinedStreamOutput: SaveSink {
     public let header: StreamHeader
     private let pool: BufferPool
     private let writers: [ChannelWriter]
+    private let ledger: DeviceLedger?
     private var current: [Batch?]
     private var finished = false
+    /// Per device: its channels, chunks routed so far, and bytes so far.
+    private var routes: [[Int]]
+    private var chunkCounts: [Int]
+    private var totals: [UInt64]
 
-    /// Starts a pipeline writing the stream `header` describes into `sinks` (one channel per
-    /// sink; only one is supported until channel streams exist in the format).
+    /// Starts a pipeline writing the stream `header` describes into `sinks`, one channel per
+    /// sink. With several, each channel is a stream of its own (header with its channel index,
+    /// own sequence numbers and checksums); every device gets at least one channel, and a
+    /// device with several has its chunks dealt round-robin across them.
     public init(header: StreamHeader, to sinks: [any ByteSink], options: PipelineOptions = PipelineOptions()) throws(VFIOError) {
-        guard sinks.count == 1 else {
-            throw VFIOError(.notSupported, "a stream of \(sinks.count) channels needs stream format channel headers")
-        }
+        guard !sinks.isEmpty, sinks.count <= Int(UInt16.max) else { throw VFIOError(.invalidArgument, "a stream needs 1...65535 channels, not \(sinks.count)") }
+        guard header.devices.count > 0 || sinks.count == 1 else { throw VFIOError(.invalidArgument, "several channels need at least one device") }
         let minimum = StreamFormat.recordHeaderSize + Int(header.maxPayload) + Batch.controlRecordSpace
         guard options.bufferSize >= minimum else {
             throw VFIOError(.invalidArgument, "pipeline buffers of \(options.bufferSize) bytes cannot hold one \(header.maxPayload)-byte chunk")
@@ -55,19 +61,47 @@ public final class PipelinedStreamOutput: SaveSink {
         self.header = header
         let pool = BufferPool(count: options.bufferCount, size: options.bufferSize, node: options.node, lock: options.lockMemory)
         self.pool = pool
+        let deviceCount = header.devices.count
+        let ledger = sinks.count > 1 ? DeviceLedger(deviceCount: deviceCount) : nil
+        self.ledger = ledger
         var writers: [ChannelWriter] = []
         for (i, sink) in sinks.enumerated() {
-            writers.append(try ChannelWriter(index: i, sink: sink, header: header, pool: pool, queueDepth: options.bufferCount, node: options.node))
+            var channelHeader = header
+            if sinks.count > 1 {
+                channelHeader = StreamHeader(
+                    flags: header.flags, creationTimeNanoseconds: header.creationTimeNanoseconds, maxPayload: header.maxPayload,
+                    host: header.host, writer: header.writer, devices: header.devices, migrationID: header.migrationID,
+                    channel: StreamChannel(index: UInt16(i), count: UInt16(sinks.count)), regions: header.regions)
+            }
+            writers.append(try ChannelWriter(
+                index: i, sink: sink, header: channelHeader, pool: pool, queueDepth: options.bufferCount, node: options.node, ledger: ledger))
         }
         self.writers = writers
         current = Array(repeating: nil, count: sinks.count)
-        for writer in writers { try writer.start() }
+        routes = (0..<deviceCount).map { d in
+            let mine = Array(stride(from: d % sinks.count, to: sinks.count, by: max(1, deviceCount)))
+            return mine.isEmpty ? [d % sinks.count] : mine
+        }
+        chunkCounts = Array(repeating: 0, count: deviceCount)
+        totals = Array(repeating: 0, count: deviceCount)
+        for writer in writers {
+            do {
+                try writer.start()
+            } catch {
+                cancel(error)
+                throw error
+            }
+        }
     }
 
     /// Where the buffers are (the device's node, locked, or why not).
     public var placement: BufferPlacement { pool.placement }
 
-    private func channel(for device: Int) -> Int { device % writers.count }
+    /// The channel device `device`'s next chunk goes to.
+    private func channel(for device: Int) -> Int {
+        let mine = routes[device]
+        return mine[chunkCounts[device] % mine.count]
+    }
 
     /// The channel's current batch with at least `bytes` free, shipping a full one first.
     private func batch(_ c: Int, room bytes: Int) throws(VFIOError) -> Batch {
@@ -89,19 +123,26 @@ public final class PipelinedStreamOutput: SaveSink {
     }
 
     public func chunkSpace(for device: Int, maxPayload: Int) throws(VFIOError) -> BufferSlice? {
+        guard routes.indices.contains(device) else { throw .invalidUse("device index \(device) outside the stream's \(routes.count) devices") }
         let c = channel(for: device)
         let b = try batch(c, room: payloadOffset + maxPayload)
         return BufferSlice(b.buffer, b.used..<b.buffer.capacity)
     }
 
     public func writeState(_ chunk: StateChunk, from buffer: IOBuffer) throws(VFIOError) {
+        guard routes.indices.contains(chunk.device) else { throw .invalidUse("device index \(chunk.device) outside the stream's \(routes.count) devices") }
         let c = channel(for: chunk.device)
         guard var b = current[c], b.buffer === buffer, chunk.payload.lowerBound == b.used + payloadOffset else {
             throw .invalidUse("a chunk was not read into the space the pipeline lent for it")
         }
-        b.records.append(.state(device: chunk.device, phase: chunk.phase, start: b.used, length: chunk.payload.count))
+        guard chunk.offset == totals[chunk.device] else {
+            throw .invalidUse("device \(chunk.device)'s chunk at offset \(chunk.offset), expected \(totals[chunk.device])")
+        }
+        b.records.append(.state(device: chunk.device, phase: chunk.phase, offset: chunk.offset, start: b.used, length: chunk.payload.count))
         b.used = chunk.payload.upperBound
         current[c] = b
+        chunkCounts[chunk.device] += 1
+        totals[chunk.device] += UInt64(chunk.payload.count)
     }
 
     /// Reserves a control record of `length` bytes (header and fixed payload), framed later by
@@ -114,13 +155,17 @@ public final class PipelinedStreamOutput: SaveSink {
     }
 
     public func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {
-        try appendControl(0, length: Batch.progressLength) { .progress(device: device, info: info, start: $0) }
+        let offset = totals[device]
+        try appendControl(0, length: Batch.progressLength) { .progress(device: device, info: info, offset: offset, start: $0) }
     }
 
     public func endDevice(_ device: Int) throws(VFIOError) {
+        guard routes.indices.contains(device) else { throw .invalidUse("device index \(device) outside the stream's \(routes.count) devices") }
+        let total = totals[device]
+        ledger?.end(device: device, total: total)
         // The digest ties the device's data to its descriptor; it travels on channel 0.
         try appendControl(0, length: Batch.digestLength) { .digest(device: device, start: $0) }
-        for c in writers.indices { try appendControl(c, length: Batch.endLength) { .endOfDevice(device: device, start: $0) } }
+        for c in writers.indices { try appendControl(c, length: Batch.endLength) { .endOfDevice(device: device, total: total, start: $0) } }
     }
 
     public func endStream() throws(VFIOError) {
@@ -141,6 +186,7 @@ public final class PipelinedStreamOutput: SaveSink {
         finished = true
         for writer in writers { writer.queue.close(error) }
         pool.close(error)
+        ledger?.close(error)
         for writer in writers { writer.join() }
     }
 
