@@ -61,7 +61,7 @@ let package = Package(
 
         // L3
         .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers"]),
-        .target(name: "VFIOMock", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers"]),
+        .target(name: "VFIOMock", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers", "VFIOStream"]),
 
         // L4
         .target(
@@ -91,6 +91,10 @@ let package = Package(
         .testTarget(
             name: "VFIOKernelTests",
             dependencies: ["VFIOKernel", "VFIOMock", "VFIOCore", "VFIOSyscalls"]
+        ),
+        .testTarget(
+            name: "VFIOMockTests",
+            dependencies: ["VFIOMock", "VFIOKernel", "VFIOCore", "VFIOSyscalls", "VFIOStream"]
         ),
         .testTarget(
             name: "VFIOConformanceTests",

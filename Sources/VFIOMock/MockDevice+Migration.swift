@@ -75,7 +75,7 @@ extension MockDevice {
                     teardown = endSessionLocked()
                 case (.stop, .resuming):
                     sessionCounter += 1
-                    let s = try ResumeSession(device: self, lock: lock)
+                    let s = try MockResumeSession(device: self, lock: lock)
                     session = .resume(s)
                     opened = .resume(s)
                 default:
@@ -94,10 +94,10 @@ extension MockDevice {
         }
     }
 
-    private func openSaveSession(stopCopy: Bool) throws(Errno) -> SaveSession {
+    private func openSaveSession(stopCopy: Bool) throws(Errno) -> MockSaveSession {
         precondition(session == nil, "a new save session while another is active")
         sessionCounter += 1
-        let s = try SaveSession(device: self, lock: lock, stopCopy: stopCopy, salt: mixAll(salt, sessionCounter))
+        let s = try MockSaveSession(device: self, lock: lock, stopCopy: stopCopy, salt: mixAll(salt, sessionCounter))
         session = .save(s)
         return s
     }
@@ -106,7 +106,7 @@ extension MockDevice {
     /// refuses it (EINVAL), leaving the device in RESUMING or, if configured, ERROR.
     private func finishResume() throws(Errno) {
         lock.lock()
-        let resume: ResumeSession? = if case .resume(let s) = session { s } else { nil }
+        let resume: MockResumeSession? = if case .resume(let s) = session { s } else { nil }
         lock.unlock()
         let verdict: Result<DeviceStateImage, ResumeRefusal> =
             resume?.verdict() ?? .failure(ResumeRefusal(reason: "no resume data session"))
@@ -132,7 +132,7 @@ extension MockDevice {
     // MARK: data fd I/O
 
     /// read() on a save fd.
-    func readSaveData(_ s: SaveSession, into region: UserRegion) throws(Errno) -> Int {
+    func readSaveData(_ s: MockSaveSession, into region: UserRegion) throws(Errno) -> Int {
         lock.lock()
         if gone || s.dead {
             lock.unlock()
@@ -180,7 +180,7 @@ extension MockDevice {
     }
 
     /// write() on a resume fd.
-    func writeResumeData(_ s: ResumeSession, from region: UserRegion) throws(Errno) -> Int {
+    func writeResumeData(_ s: MockResumeSession, from region: UserRegion) throws(Errno) -> Int {
         lock.lock()
         var limit = region.count
         if let cap = storedFaults.shortWriteLimit { limit = min(limit, cap) }
@@ -248,7 +248,7 @@ extension MockDevice {
     // MARK: queries
 
     /// VFIO_MIG_GET_PRECOPY_INFO on a save fd (lock held).
-    func precopyInfo(_ s: SaveSession) throws(Errno) -> (initial: UInt64, dirty: UInt64) {
+    func precopyInfo(_ s: MockSaveSession) throws(Errno) -> (initial: UInt64, dirty: UInt64) {
         guard state == .preCopy || state == .preCopyP2P else { throw .invalidArgument }
         if s.dead || gone { throw .noDevice }
         return s.precopyInfo
@@ -257,9 +257,9 @@ extension MockDevice {
     /// MIG_DATA_SIZE: bytes STOP_COPY would still produce (lock held).
     var stopCopyLength: UInt64 {
         if case .save(let s) = session, !s.dead {
-            return s.pendingBytes + (s.stopCopy ? 0 : UInt64(StreamFormat.recordHeaderBytes))
+            return s.pendingBytes + (s.stopCopy ? 0 : UInt64(MockStateFormat.recordHeaderBytes))
         }
-        return UInt64(StreamFormat.headerBytes) + SaveSession.recordBytes(image, blocks: 0..<image.blockCount)
-            + UInt64(StreamFormat.recordHeaderBytes)
+        return UInt64(MockStateFormat.headerBytes) + MockSaveSession.recordBytes(image, blocks: 0..<image.blockCount)
+            + UInt64(MockStateFormat.recordHeaderBytes)
     }
 }

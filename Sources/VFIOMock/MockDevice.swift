@@ -107,8 +107,8 @@ public final class MockDevice: @unchecked Sendable {
 
     var isGoneLocked: Bool { gone }
 
-    var streamIdentity: StreamFormat.Identity {
-        StreamFormat.Identity(compat: fnv1a(configuration.compat), stateSize: configuration.stateSize, blockSize: configuration.blockSize)
+    var streamIdentity: MockStateFormat.Identity {
+        MockStateFormat.Identity(compat: fnv1a(configuration.compat), stateSize: configuration.stateSize, blockSize: configuration.blockSize)
     }
 
     /// Changes `blocks` pseudo-randomly chosen state blocks, as a running device does.
@@ -237,8 +237,8 @@ public struct MockArc: Sendable, Equatable, CustomStringConvertible {
 
 /// The data session a device has open, if any.
 enum DataSession {
-    case save(SaveSession)
-    case resume(ResumeSession)
+    case save(MockSaveSession)
+    case resume(MockResumeSession)
 
     func end() {
         switch self {

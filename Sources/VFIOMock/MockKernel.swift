@@ -18,8 +18,8 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         case container(MockContainer)
         case group(MockGroup)
         case device(DeviceFile)
-        case save(SaveSession)
-        case resume(ResumeSession)
+        case save(MockSaveSession)
+        case resume(MockResumeSession)
         case passthrough
     }
 
@@ -305,7 +305,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
     }
 
-    private func dataIoctl(_ session: SaveSession, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
+    private func dataIoctl(_ session: MockSaveSession, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
         guard request == Request.migGetPrecopyInfo else { throw .noIoctl }
         let arg = try UserStruct(argument)
         guard try arg.u32(0) >= 24 else { throw .invalidArgument }

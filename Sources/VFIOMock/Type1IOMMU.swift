@@ -27,7 +27,7 @@ final class Type1IOMMU {
 
     init(v2: Bool) { self.v2 = v2 }
 
-    var dmaAvail: Int { IOMMUInfo.dmaEntryLimit - mappings.count }
+    var dmaAvail: Int { Type1Info.dmaEntryLimit - mappings.count }
 
     /// Index of the mapping containing `address`.
     func mappingIndex(containing address: UInt64) -> Int? {

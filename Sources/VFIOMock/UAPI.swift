@@ -80,7 +80,7 @@ enum IRQSetFlag {
     static let actionMask: UInt32 = 0b111 << 3
 }
 
-enum IOMMUInfo {
+enum Type1Info {
     static let flagPageSizes: UInt32 = 1 << 0
     static let flagCaps: UInt32 = 1 << 1
     static let capIOVARange: UInt16 = 1

@@ -8,7 +8,7 @@ import Foundation
 import SystemPackage
 import VFIOSyscalls
 
-final class ResumeSession: @unchecked Sendable {
+final class MockResumeSession: @unchecked Sendable {
     let device: MockDevice
     private let lock: NSCondition
     /// The write end, handed to the caller as the data fd.
@@ -16,7 +16,7 @@ final class ResumeSession: @unchecked Sendable {
     private var readFD: CInt?
     /// A private non-blocking write end: one byte wakes the consumer when the session ends.
     private var doorbellFD: CInt?
-    private let identity: StreamFormat.Identity
+    private let identity: MockStateFormat.Identity
 
     private(set) var dead = false
     var nonBlocking = false
@@ -36,7 +36,7 @@ final class ResumeSession: @unchecked Sendable {
     /// The consumer has parsed everything it will parse; `parser` is the caller's now.
     private var handedOff = false
     private var consumerDone = false
-    private var parser: StreamParser
+    private var parser: MockStateParser
     var faultTriggered: Set<String> = []
 
     /// Opens the pipe and starts the consumer. Called with the lock held.
@@ -44,11 +44,11 @@ final class ResumeSession: @unchecked Sendable {
         self.device = device
         self.lock = lock
         self.identity = device.streamIdentity
-        self.parser = StreamParser(identity: identity)
+        self.parser = MockStateParser(identity: identity)
         let ledger = device.ledger
         let pipe = try ledger.pipe()
         do {
-            _ = try? LinuxKernel.shared.setPipeSize(pipe.write, SaveSession.chunkBytes)
+            _ = try? LinuxKernel.shared.setPipeSize(pipe.write, MockSaveSession.chunkBytes)
             doorbellFD = try ledger.open("/proc/self/fd/\(pipe.write)", [.writeOnly, .nonBlocking])
         } catch {
             try? ledger.close(pipe.read)
@@ -71,12 +71,12 @@ final class ResumeSession: @unchecked Sendable {
     func admitWrite(_ region: UserRegion) throws(Errno) -> [UInt8] {
         if dead || writeFailure != nil { throw .noDevice }
         var peek: [UInt8] = []
-        let missing = StreamFormat.headerBytes - headerPeek.count
+        let missing = MockStateFormat.headerBytes - headerPeek.count
         if missing > 0 && region.count > 0 {
             peek = try UserMemory([region]).copyIn(from: region.address, count: min(missing, region.count))
             let header = headerPeek + peek
-            if header.count == StreamFormat.headerBytes,
-               case .failure(let problem) = StreamFormat.parseHeader(StreamFormat.words(of: header), expecting: identity) {
+            if header.count == MockStateFormat.headerBytes,
+               case .failure(let problem) = MockStateFormat.parseHeader(MockStateFormat.words(of: header), expecting: identity) {
                 writeFailure = problem.description
                 throw .invalidArgument
             }
@@ -152,7 +152,7 @@ final class ResumeSession: @unchecked Sendable {
         lock.lock()
         let fd = readFD!
         lock.unlock()
-        var buffer = [UInt64](repeating: 0, count: (SaveSession.chunkBytes / 8) + 1)
+        var buffer = [UInt64](repeating: 0, count: (MockSaveSession.chunkBytes / 8) + 1)
         var carried = 0 // bytes of a partial word kept at the start of `buffer`
         while true {
             var n = 0

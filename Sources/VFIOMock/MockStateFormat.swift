@@ -13,7 +13,7 @@
 // that is truncated, altered, misses blocks or ends with a digest its state does not match.
 import SystemPackage
 
-enum StreamFormat {
+enum MockStateFormat {
     static let magic: UInt64 = 0x3153_5346_4B43_4F4D // "MOCKFSS1" as little-endian bytes
     static let versionMajor: UInt64 = 1
     static let versionMinor: UInt64 = 0

@@ -3,10 +3,10 @@
 // stages the state it describes. The device adopts the staged state only if the whole stream
 // passes at RESUMING → STOP.
 
-struct StreamParser {
+struct MockStateParser {
     private enum Phase { case header, recordHeader, payload, ended, failed }
 
-    let identity: StreamFormat.Identity
+    let identity: MockStateFormat.Identity
     private var phase: Phase = .header
     private var pending: [UInt64] = []
     private var salt: UInt64 = 0
@@ -25,7 +25,7 @@ struct StreamParser {
     private var wordIndex = 0
     private var wordCount = 0
 
-    init(identity: StreamFormat.Identity) { self.identity = identity }
+    init(identity: MockStateFormat.Identity) { self.identity = identity }
 
     var hasFailed: Bool { phase == .failed }
 
@@ -47,11 +47,11 @@ struct StreamParser {
             case .header:
                 pending.append(words[i])
                 i += 1
-                if pending.count == StreamFormat.headerWords { acceptHeader() }
+                if pending.count == MockStateFormat.headerWords { acceptHeader() }
             case .recordHeader:
                 pending.append(words[i])
                 i += 1
-                if pending.count == StreamFormat.recordHeaderWords { acceptRecordHeader() }
+                if pending.count == MockStateFormat.recordHeaderWords { acceptRecordHeader() }
             case .payload:
                 let n = min(range.upperBound - i, wordCount - wordIndex)
                 if !BlockContent.matches(words, from: i, count: n, key: key, wordOffset: wordIndex, byteLength: byteLength) {
@@ -66,7 +66,7 @@ struct StreamParser {
     }
 
     private mutating func acceptHeader() {
-        switch StreamFormat.parseHeader(pending, expecting: identity) {
+        switch MockStateFormat.parseHeader(pending, expecting: identity) {
         case .failure(let problem):
             fail(problem.description)
         case .success(let header):
@@ -82,14 +82,14 @@ struct StreamParser {
     private mutating func acceptRecordHeader() {
         let w = pending
         pending.removeAll(keepingCapacity: true)
-        guard StreamFormat.recordHeader(kind: w[0] & 0xFFFF_FFFF, payloadLength: Int(w[0] >> 32), index: w[1], value: w[2], salt: salt).3 == w[3] else {
+        guard MockStateFormat.recordHeader(kind: w[0] & 0xFFFF_FFFF, payloadLength: Int(w[0] >> 32), index: w[1], value: w[2], salt: salt).3 == w[3] else {
             fail("record \(blockRecords) header check word mismatch (altered data)")
             return
         }
         let kind = w[0] & 0xFFFF_FFFF
         let image = staged!
         switch kind {
-        case StreamFormat.kindBlock:
+        case MockStateFormat.kindBlock:
             guard w[1] < UInt64(image.blockCount) else { fail("block index \(w[1]) outside the state"); return }
             block = Int(w[1])
             byteLength = Int(w[0] >> 32)
@@ -97,10 +97,10 @@ struct StreamParser {
             version = w[2]
             key = image.key(of: block, version: version)
             wordIndex = 0
-            wordCount = StreamFormat.paddedLength(byteLength) / 8
+            wordCount = MockStateFormat.paddedLength(byteLength) / 8
             phase = .payload
             if wordCount == 0 { acceptPayload() }
-        case StreamFormat.kindEnd:
+        case MockStateFormat.kindEnd:
             guard w[1] == blockRecords else { fail("end record counts \(w[1]) blocks, stream had \(blockRecords)"); return }
             endDigest = w[2]
             phase = .ended

@@ -8,7 +8,7 @@ import Foundation
 import SystemPackage
 import VFIOSyscalls
 
-final class SaveSession: @unchecked Sendable {
+final class MockSaveSession: @unchecked Sendable {
     let device: MockDevice
     private let lock: NSCondition
     /// The read end, handed to the caller as the data fd.
@@ -20,7 +20,7 @@ final class SaveSession: @unchecked Sendable {
     let salt: UInt64
     private let seed: UInt64
     private let layout: StateLayout
-    private let identity: StreamFormat.Identity
+    private let identity: MockStateFormat.Identity
 
     /// STOP_COPY reached: the device is stopped and the stream runs to its end.
     private(set) var stopCopy: Bool
@@ -58,7 +58,7 @@ final class SaveSession: @unchecked Sendable {
         self.seed = image.contentSeed
         self.layout = image.layout
         self.identity = device.streamIdentity
-        self.initialBytes = UInt64(StreamFormat.headerBytes) + Self.recordBytes(image, blocks: 0..<image.blockCount)
+        self.initialBytes = UInt64(MockStateFormat.headerBytes) + Self.recordBytes(image, blocks: 0..<image.blockCount)
         let ledger = device.ledger
         let pipe = try ledger.pipe()
         do {
@@ -78,12 +78,12 @@ final class SaveSession: @unchecked Sendable {
     }
 
     static func recordBytes(_ image: DeviceStateImage, block: Int) -> UInt64 {
-        UInt64(StreamFormat.recordHeaderBytes + StreamFormat.paddedLength(image.blockLength(block)))
+        UInt64(MockStateFormat.recordHeaderBytes + MockStateFormat.paddedLength(image.blockLength(block)))
     }
 
     static func recordBytes(_ image: DeviceStateImage, blocks: Range<Int>) -> UInt64 {
         guard !blocks.isEmpty else { return 0 }
-        let full = UInt64(StreamFormat.recordHeaderBytes + image.blockSize)
+        let full = UInt64(MockStateFormat.recordHeaderBytes + image.blockSize)
         let last = image.blockCount - 1
         var total = UInt64(blocks.count) * full
         if blocks.contains(last) { total -= full - recordBytes(image, block: last) }
@@ -96,9 +96,9 @@ final class SaveSession: @unchecked Sendable {
     var pendingBytes: UInt64 {
         let image = device.image
         var pending = scheduledBytes - consumedBytes + dirtyBytes
-        if !headerScheduled { pending += UInt64(StreamFormat.headerBytes) }
+        if !headerScheduled { pending += UInt64(MockStateFormat.headerBytes) }
         pending += Self.recordBytes(image, blocks: cursor..<image.blockCount)
-        if stopCopy && !endScheduled { pending += UInt64(StreamFormat.recordHeaderBytes) }
+        if stopCopy && !endScheduled { pending += UInt64(MockStateFormat.recordHeaderBytes) }
         return pending
     }
 
@@ -182,7 +182,7 @@ final class SaveSession: @unchecked Sendable {
         }
         if !headerScheduled {
             headerScheduled = true
-            _ = charge(UInt64(StreamFormat.headerBytes))
+            _ = charge(UInt64(MockStateFormat.headerBytes))
             pieces.append(.header)
         }
         while budget > 0 {
@@ -205,7 +205,7 @@ final class SaveSession: @unchecked Sendable {
                     dirtyHead = 0
                 }
             } else if stopCopy && !endScheduled {
-                guard charge(UInt64(StreamFormat.recordHeaderBytes)) else { break }
+                guard charge(UInt64(MockStateFormat.recordHeaderBytes)) else { break }
                 endScheduled = true
                 pieces.append(.end(records: blockRecords, digest: image.digest))
             } else {
@@ -242,21 +242,21 @@ final class SaveSession: @unchecked Sendable {
             for piece in pieces {
                 switch piece {
                 case .header:
-                    for w in StreamFormat.header(identity: identity, seed: seed, salt: salt) {
+                    for w in MockStateFormat.header(identity: identity, seed: seed, salt: salt) {
                         buffer[words] = w
                         words += 1
                     }
                 case .block(let index, let version):
                     let length = layout.blockLength(index)
-                    let h = StreamFormat.recordHeader(kind: StreamFormat.kindBlock, payloadLength: length, index: UInt64(index), value: version, salt: salt)
+                    let h = MockStateFormat.recordHeader(kind: MockStateFormat.kindBlock, payloadLength: length, index: UInt64(index), value: version, salt: salt)
                     buffer[words] = h.0; buffer[words + 1] = h.1; buffer[words + 2] = h.2; buffer[words + 3] = h.3
                     words += 4
-                    let payloadWords = StreamFormat.paddedLength(length) / 8
+                    let payloadWords = MockStateFormat.paddedLength(length) / 8
                     let key = BlockContent.key(seed: seed, block: index, version: version)
                     BlockContent.fill(&buffer, at: words, key: key, wordOffset: 0, wordCount: payloadWords, byteLength: length)
                     words += payloadWords
                 case .end(let records, let digest):
-                    let h = StreamFormat.recordHeader(kind: StreamFormat.kindEnd, payloadLength: 0, index: records, value: digest, salt: salt)
+                    let h = MockStateFormat.recordHeader(kind: MockStateFormat.kindEnd, payloadLength: 0, index: records, value: digest, salt: salt)
                     buffer[words] = h.0; buffer[words + 1] = h.1; buffer[words + 2] = h.2; buffer[words + 3] = h.3
                     words += 4
                     ends = true
