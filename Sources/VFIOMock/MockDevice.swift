@@ -29,6 +29,10 @@ public final class MockDevice: @unchecked Sendable {
     var dmaWriteCount = 0
     var lastResumeRefusal: String?
     var arcs: [MockArc] = []
+    /// The caller SET MIG_PRECOPY_INFOv2: PRECOPY_INFO's flags are an output until the last close.
+    var preCopyInfoV2 = false
+    /// REINITs so far; each gives the state a new content seed.
+    var reinitCount: UInt64 = 0
     weak var group: MockGroup?
     let salt: UInt64
     let pci: PCIFunction
@@ -39,7 +43,8 @@ public final class MockDevice: @unchecked Sendable {
         self.kernelName = kernelName
         self.groupNumber = groupNumber
         self.lock = lock
-        self.image = DeviceStateImage(size: configuration.stateSize, blockSize: configuration.blockSize, contentSeed: configuration.seed)
+        self.image = DeviceStateImage(size: configuration.stateSize, blockSize: configuration.blockSize,
+                                      contentSeed: configuration.seed, pooled: configuration.stateSource == .fast)
         self.storedFaults = configuration.faults
         self.salt = mixAll(fnv1a(configuration.name), configuration.seed, 0x4D6F_636B)
         self.pci = PCIFunction(configuration: configuration)
@@ -108,7 +113,8 @@ public final class MockDevice: @unchecked Sendable {
     var isGoneLocked: Bool { gone }
 
     var streamIdentity: MockStateFormat.Identity {
-        MockStateFormat.Identity(compat: fnv1a(configuration.compat), stateSize: configuration.stateSize, blockSize: configuration.blockSize)
+        MockStateFormat.Identity(compat: fnv1a(configuration.compat), stateSize: configuration.stateSize,
+                                 blockSize: configuration.blockSize, pooled: configuration.stateSource == .fast)
     }
 
     /// Changes `blocks` pseudo-randomly chosen state blocks, as a running device does.
@@ -164,6 +170,25 @@ public final class MockDevice: @unchecked Sendable {
             dmaLog?.record(iova: iova, length: length)
             dmaWriteCount += 1
         }
+    }
+
+    /// The device is reconfigured while running (REINIT): its whole state is replaced, and a
+    /// pre-copy session in progress streams new initial data (its header and every block
+    /// again), which PRECOPY_INFO reports with the REINIT flag once the caller opted in to
+    /// MIG_PRECOPY_INFOv2. Returns false, changing nothing, unless the device is running.
+    @discardableResult
+    public func reinitialize() -> Bool {
+        locked { reinitializeLocked() }
+    }
+
+    func reinitializeLocked() -> Bool {
+        guard state.isRunning, !gone, configuration.replay == nil else { return false }
+        reinitCount += 1
+        image = DeviceStateImage(size: image.size, blockSize: image.blockSize,
+                                 contentSeed: mixAll(configuration.seed, reinitCount, 0x5245_494E), pooled: image.isPooled)
+        if case .save(let s) = session, s.restartInitialData() { s.reinitUnreported = true }
+        lock.broadcast()
+        return true
     }
 
     /// The device goes away (surprise removal): its fds answer ENODEV from now on.

@@ -194,6 +194,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
                     teardown = device.resetLocked()
                 }
                 device.dmaLog = nil
+                device.preCopyInfoV2 = false
             }
             if let group = device.group {
                 group.deviceFDs -= 1
@@ -314,6 +315,8 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
             try device.injectInterrupt()
             return try device.precopyInfo(session)
         }
+        // Without the MIG_PRECOPY_INFOv2 opt-in `flags` is reserved: left as the caller passed it.
+        if let flags = info.flags { try arg.set(4, u32: flags) }
         try arg.set(8, u64: info.initial)
         try arg.set(16, u64: info.dirty)
         return 0
@@ -332,7 +335,9 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
             return n
         case .save(let session):
             return try session.device.readSaveData(session, into: region)
-        case .resume, .passthrough:
+        case .resume:
+            throw .badFileDescriptor // resume fds are write-only
+        case .passthrough:
             return try LinuxKernel.shared.read(fd, into: region)
         }
     }
@@ -348,7 +353,9 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
             return n
         case .resume(let session):
             return try session.device.writeResumeData(session, from: region)
-        case .save, .passthrough:
+        case .save:
+            throw .badFileDescriptor // save fds are read-only
+        case .passthrough:
             return try LinuxKernel.shared.write(fd, from: region)
         }
     }

@@ -1,207 +1,58 @@
-// A resume session (RESUMING): a real pipe whose write end the caller owns, drained by a
-// consumer thread that checks the stream as it arrives. The header is checked synchronously in
-// the write that completes it, so a foreign stream fails that write with EINVAL, as vendor
-// drivers refuse one; everything else is judged at RESUMING → STOP.
-//
-// All fields are guarded by the kernel lock; the consumer reads and parses outside it.
+// A resume session (RESUMING): what every kind of resume data fd shares. PipedResumeSession
+// (the default) drains a real pipe on a consumer thread; FastResumeSession (`source=fast`)
+// checks each write as it is made. Either way the first header is checked in the write that
+// completes it, so a foreign stream fails that write with EINVAL as vendor drivers refuse
+// one; everything else is judged at RESUMING → STOP. Guarded by the kernel lock.
 import Foundation
 import SystemPackage
 import VFIOSyscalls
 
-final class MockResumeSession: @unchecked Sendable {
+class MockResumeSession: @unchecked Sendable {
     let device: MockDevice
-    private let lock: NSCondition
-    /// The write end, handed to the caller as the data fd.
+    let lock: NSCondition
+    /// The descriptor handed to the caller as the data fd.
     let userFD: CInt
-    private var readFD: CInt?
-    /// A private non-blocking write end: one byte wakes the consumer when the session ends.
-    private var doorbellFD: CInt?
-    private let identity: MockStateFormat.Identity
+    let identity: MockStateFormat.Identity
 
     private(set) var dead = false
     var nonBlocking = false
-    /// The caller closed its write end: the consumer runs to EOF and keeps the result.
-    private(set) var userClosed = false
-    /// A write failed: further writes fail with ENODEV, and the load is refused.
-    private(set) var writeFailure: String?
-
-    /// Bytes the caller's writes put into the pipe.
-    private(set) var acceptedBytes: UInt64 = 0
-    private var writesInFlight = 0
-    private var headerPeek: [UInt8] = []
-    /// RESUMING → STOP asked for the verdict on the first `expectedBytes` bytes.
-    private var finishing = false
-    private var expectedBytes: UInt64 = 0
-    private var consumedBytes: UInt64 = 0
-    /// The consumer has parsed everything it will parse; `parser` is the caller's now.
-    private var handedOff = false
-    private var consumerDone = false
-    private var parser: MockStateParser
     var faultTriggered: Set<String> = []
 
-    /// Opens the pipe and starts the consumer. Called with the lock held.
-    init(device: MockDevice, lock: NSCondition) throws(Errno) {
+    init(device: MockDevice, lock: NSCondition, userFD: CInt) {
         self.device = device
         self.lock = lock
+        self.userFD = userFD
         self.identity = device.streamIdentity
-        self.parser = MockStateParser(identity: identity)
-        let ledger = device.ledger
-        let pipe = try ledger.pipe()
-        do {
-            _ = try? LinuxKernel.shared.setPipeSize(pipe.write, MockSaveSession.chunkBytes)
-            doorbellFD = try ledger.open("/proc/self/fd/\(pipe.write)", [.writeOnly, .nonBlocking])
-        } catch {
-            try? ledger.close(pipe.read)
-            try? ledger.close(pipe.write)
-            throw error
-        }
-        userFD = pipe.write
-        readFD = pipe.read
-        ledger.threadStarted()
-        let thread = Thread { [self] in consume() }
-        thread.name = "mock-resume-\(device.name)"
-        thread.start()
     }
 
-    var transferredBytes: UInt64 { acceptedBytes }
+    // MARK: what subclasses provide
 
-    // MARK: the caller's writes (lock held around the checks)
+    /// Bytes the caller's writes delivered (lock held).
+    var transferredBytes: UInt64 { preconditionFailure("\(Self.self) must provide transferredBytes") }
 
-    /// Checks a write before it reaches the pipe. Returns the header bytes it will carry.
-    func admitWrite(_ region: UserRegion) throws(Errno) -> [UInt8] {
-        if dead || writeFailure != nil { throw .noDevice }
-        var peek: [UInt8] = []
-        let missing = MockStateFormat.headerBytes - headerPeek.count
-        if missing > 0 && region.count > 0 {
-            peek = try UserMemory([region]).copyIn(from: region.address, count: min(missing, region.count))
-            let header = headerPeek + peek
-            if header.count == MockStateFormat.headerBytes,
-               case .failure(let problem) = MockStateFormat.parseHeader(MockStateFormat.words(of: header), expecting: identity) {
-                writeFailure = problem.description
-                throw .invalidArgument
-            }
-        }
-        writesInFlight += 1
-        return peek
+    /// True when writes are checked in the call (`accept`) rather than through a pipe.
+    var acceptsDirectly: Bool { false }
+
+    /// Takes `region`'s bytes as the next part of the stream; returns how many (lock held).
+    func accept(_ region: UserRegion) throws(Errno) -> Int {
+        preconditionFailure("\(Self.self) writes into a pipe")
     }
 
-    /// Accounts a finished write of `n` bytes (or a failed one, n = nil).
-    func completeWrite(_ n: Int?, peeked: [UInt8]) {
-        writesInFlight -= 1
-        if let n {
-            acceptedBytes += UInt64(n)
-            headerPeek += peeked.prefix(n)
-        }
-        if dead && writesInFlight == 0 { ringDoorbell() }
-    }
-
-    private func ringDoorbell() {
-        guard let fd = doorbellFD else { return }
-        _ = try? LinuxKernel.shared.writeBytes(fd, from: [UInt8(0)], byteRange: 0..<1)
-    }
-
-    // MARK: verdict and ending
-
-    /// Waits until the consumer has parsed everything written, then judges the stream.
-    /// Runs without the lock.
+    /// Waits until everything written was looked at, then judges the stream (unlocked).
     func verdict() -> Result<DeviceStateImage, ResumeRefusal> {
-        lock.lock()
-        defer { lock.unlock() }
-        if dead { return .failure(ResumeRefusal(reason: "the data session ended before the load completed")) }
-        if !handedOff {
-            finishing = true
-            expectedBytes = acceptedBytes
-            ringDoorbell()
-            while !handedOff { lock.wait() }
-        }
-        if let writeFailure { return .failure(ResumeRefusal(reason: writeFailure)) }
-        return parser.finish(totalBytes: min(acceptedBytes, consumedBytes))
+        preconditionFailure("\(Self.self) must provide a verdict")
     }
+
+    /// The caller closed its fd before RESUMING → STOP: what was written is kept for the final
+    /// check. Lock held; returns an emulator descriptor to close, if any.
+    func callerClosed() -> CInt? { nil }
 
     /// Marks the session ended (lock held); then run `finishTeardown()` unlocked.
     func end() {
-        guard !dead else { return }
         dead = true
-        if writesInFlight == 0 { ringDoorbell() }
         lock.broadcast()
     }
 
-    /// The caller closed its write end: the consumer drains to EOF and keeps its result.
-    /// Lock held; run `finishTeardown()` afterwards only if the session also ended.
-    func callerClosed() -> CInt? {
-        userClosed = true
-        let doorbell = doorbellFD
-        doorbellFD = nil
-        return doorbell
-    }
-
-    /// Waits for the consumer to stop and closes the emulator's pipe ends. Unlocked; idempotent.
-    func finishTeardown() {
-        lock.lock()
-        while !consumerDone { lock.wait() }
-        let fds = [readFD, doorbellFD].compactMap { $0 }
-        readFD = nil
-        doorbellFD = nil
-        lock.unlock()
-        for fd in fds { try? device.ledger.close(fd) }
-    }
-
-    // MARK: consumer
-
-    private func consume() {
-        lock.lock()
-        let fd = readFD!
-        lock.unlock()
-        var buffer = [UInt64](repeating: 0, count: (MockSaveSession.chunkBytes / 8) + 1)
-        var carried = 0 // bytes of a partial word kept at the start of `buffer`
-        while true {
-            var n = 0
-            do {
-                n = try LinuxKernel.shared.readBytes(fd, into: &buffer, byteRange: carried..<buffer.count * 8)
-            } catch .interrupted {
-                continue
-            } catch {
-                n = 0
-            }
-            lock.lock()
-            let eof = n == 0
-            var useful = n
-            var parse = !handedOff && !dead
-            if parse && finishing {
-                useful = Int(min(UInt64(n), expectedBytes - consumedBytes))
-            }
-            if parse { consumedBytes += UInt64(useful) }
-            lock.unlock()
-
-            if parse && useful > 0 {
-                let total = carried + useful
-                let whole = total / 8
-                parser.consume(buffer, 0..<whole)
-                carried = total % 8
-                if carried > 0 { buffer[0] = buffer[whole] }
-            }
-
-            lock.lock()
-            if parse && (eof || (finishing && consumedBytes >= expectedBytes)) {
-                handedOff = true
-                parse = false
-                lock.broadcast()
-            }
-            var exit = eof
-            if !exit && dead && writesInFlight == 0 {
-                exit = ((try? LinuxKernel.shared.bytesReadable(fd)) ?? 0) == 0
-            }
-            if exit {
-                if !handedOff {
-                    handedOff = true
-                }
-                consumerDone = true
-                device.ledger.threadFinished()
-                lock.broadcast()
-                lock.unlock()
-                return
-            }
-            lock.unlock()
-        }
-    }
+    /// Releases what the session holds besides the caller's fd. Unlocked; idempotent.
+    func finishTeardown() {}
 }

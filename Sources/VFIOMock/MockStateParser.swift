@@ -1,7 +1,11 @@
-// The resume side of the mock vendor format: consumes stream words as they arrive (in any
-// chunking), checks every record and every payload word against the content function, and
-// stages the state it describes. The device adopts the staged state only if the whole stream
-// passes at RESUMING → STOP.
+// The resume side of the mock vendor format: consumes the stream as it arrives (in any
+// chunking), checks every record and every payload byte against the content the record
+// claims, and stages the state it describes. The device adopts the staged state only if the
+// whole stream passes at RESUMING → STOP.
+//
+// Two entry points: whole words (the piped session's consumer, generated content) and raw
+// bytes (the fast session's writes, pooled content). A header may appear again after the
+// first one (REINIT): the state it announces replaces what was staged so far.
 
 struct MockStateParser {
     private enum Phase { case header, recordHeader, payload, ended, failed }
@@ -16,6 +20,10 @@ struct MockStateParser {
     private var blockRecords: UInt64 = 0
     private var endDigest: UInt64 = 0
     private(set) var failure: String?
+    /// Headers accepted (more than one after a REINIT).
+    private(set) var headers = 0
+    /// A pool to reuse when a header announces content the device already holds.
+    private let knownPool: StatePool?
 
     // The block whose payload is being checked.
     private var block = 0
@@ -25,7 +33,15 @@ struct MockStateParser {
     private var wordIndex = 0
     private var wordCount = 0
 
-    init(identity: MockStateFormat.Identity) { self.identity = identity }
+    // Byte entry point: a word being assembled, and the payload position in bytes.
+    private var partialWord: UInt64 = 0
+    private var partialBytes = 0
+    private var payloadByte = 0
+
+    init(identity: MockStateFormat.Identity, knownPool: StatePool? = nil) {
+        self.identity = identity
+        self.knownPool = knownPool
+    }
 
     var hasFailed: Bool { phase == .failed }
 
@@ -33,6 +49,8 @@ struct MockStateParser {
         phase = .failed
         failure = reason
     }
+
+    // MARK: words (generated content)
 
     /// Consumes `words[range]`, the next whole words of the stream.
     mutating func consume(_ words: [UInt64], _ range: Range<Int>) {
@@ -44,14 +62,9 @@ struct MockStateParser {
             case .ended:
                 fail("data after the end record")
                 return
-            case .header:
-                pending.append(words[i])
+            case .header, .recordHeader:
+                take(word: words[i])
                 i += 1
-                if pending.count == MockStateFormat.headerWords { acceptHeader() }
-            case .recordHeader:
-                pending.append(words[i])
-                i += 1
-                if pending.count == MockStateFormat.recordHeaderWords { acceptRecordHeader() }
             case .payload:
                 let n = min(range.upperBound - i, wordCount - wordIndex)
                 if !BlockContent.matches(words, from: i, count: n, key: key, wordOffset: wordIndex, byteLength: byteLength) {
@@ -65,15 +78,76 @@ struct MockStateParser {
         }
     }
 
+    // MARK: bytes (pooled content)
+
+    /// Consumes `bytes`, the next bytes of the stream, in any split.
+    mutating func consume(bytes: [UInt8]) {
+        precondition(identity.pooled, "byte input is for pooled content")
+        var i = 0
+        while i < bytes.count {
+            switch phase {
+            case .failed:
+                return
+            case .ended:
+                fail("data after the end record")
+                return
+            case .header, .recordHeader:
+                partialWord |= UInt64(bytes[i]) << (8 * UInt64(partialBytes))
+                partialBytes += 1
+                i += 1
+                if partialBytes == 8 {
+                    let word = partialWord
+                    partialWord = 0
+                    partialBytes = 0
+                    take(word: word)
+                }
+            case .payload:
+                let padded = MockStateFormat.paddedLength(byteLength)
+                let n = min(bytes.count - i, padded - payloadByte)
+                let content = max(0, min(n, byteLength - payloadByte))
+                if content > 0, let pool = staged?.pool,
+                   !pool.matches(bytes, from: i, count: content, at: pool.offset(key: key) + payloadByte) {
+                    fail("block \(block) payload does not match its version (altered data)")
+                    return
+                }
+                for j in content..<n where bytes[i + j] != 0 {
+                    fail("block \(block) padding is not zero (altered data)")
+                    return
+                }
+                i += n
+                payloadByte += n
+                if payloadByte == padded { acceptPayload() }
+            }
+        }
+    }
+
+    // MARK: records
+
+    private mutating func take(word: UInt64) {
+        if phase == .recordHeader && pending.isEmpty && word == MockStateFormat.magic {
+            phase = .header // a REINIT: the device's header again
+        }
+        pending.append(word)
+        if phase == .header && pending.count == MockStateFormat.headerWords {
+            acceptHeader()
+        } else if phase == .recordHeader && pending.count == MockStateFormat.recordHeaderWords {
+            acceptRecordHeader()
+        }
+    }
+
     private mutating func acceptHeader() {
         switch MockStateFormat.parseHeader(pending, expecting: identity) {
         case .failure(let problem):
-            fail(problem.description)
+            fail(headers == 0 ? problem.description : "header after REINIT: \(problem.description)")
         case .success(let header):
             salt = header.salt
-            let image = DeviceStateImage(size: identity.stateSize, blockSize: identity.blockSize, contentSeed: header.seed)
+            let image = DeviceStateImage(size: identity.stateSize, blockSize: identity.blockSize, contentSeed: header.seed,
+                                         pooled: identity.pooled, reusing: staged?.pool ?? knownPool)
             received = [UInt64](repeating: 0, count: (image.blockCount + 63) / 64)
+            receivedCount = 0
+            blockRecords = 0
             staged = image
+            headers += 1
             phase = .recordHeader
         }
         pending.removeAll(keepingCapacity: true)
@@ -97,6 +171,7 @@ struct MockStateParser {
             version = w[2]
             key = image.key(of: block, version: version)
             wordIndex = 0
+            payloadByte = 0
             wordCount = MockStateFormat.paddedLength(byteLength) / 8
             phase = .payload
             if wordCount == 0 { acceptPayload() }
@@ -118,6 +193,9 @@ struct MockStateParser {
         blockRecords += 1
         phase = .recordHeader
     }
+
+    /// True once the first header arrived and was accepted (the fast session's write check).
+    var firstHeaderAccepted: Bool { headers > 0 }
 
     /// The final check at RESUMING → STOP: the staged state, or why the stream is refused.
     func finish(totalBytes: UInt64) -> Result<DeviceStateImage, ResumeRefusal> {

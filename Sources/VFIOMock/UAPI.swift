@@ -124,6 +124,12 @@ enum Feature {
     static let dmaLoggingStop: UInt32 = 7
     static let dmaLoggingReport: UInt32 = 8
     static let migDataSize: UInt32 = 9
+    static let migPrecopyInfoV2: UInt32 = 12
+}
+
+/// Bits of `vfio_precopy_info.flags`, an output only after MIG_PRECOPY_INFOv2 was set.
+enum PrecopyInfoFlag {
+    static let reinit: UInt32 = 1 << 0
 }
 
 /// Bits of the MIGRATION feature's flags.
