@@ -184,6 +184,11 @@ struct Opened {
     }
 }
 
+/// Spec suffixes for tests that must hold for both kinds of state source.
+enum StateSources {
+    static let all = ["", "&source=fast"]
+}
+
 func expectErrno(_ expected: Errno, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
     do {
         try body()
