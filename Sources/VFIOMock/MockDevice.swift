@@ -27,6 +27,10 @@ public final class MockDevice: @unchecked Sendable {
     var sessionCounter: UInt64 = 0
     var dmaLog: DMALog?
     var dmaWriteCount = 0
+    var dmaFaultCount = 0
+    var dmaRun: DMARun?
+    /// Writes since `markDMAWrites()`; nil until it is first called.
+    var dmaWriteLog: [MockDMAWrite]?
     var lastResumeRefusal: String?
     var arcs: [MockArc] = []
     /// The caller SET MIG_PRECOPY_INFOv2: PRECOPY_INFO's flags are an output until the last close.
@@ -48,6 +52,7 @@ public final class MockDevice: @unchecked Sendable {
         self.storedFaults = configuration.faults
         self.salt = mixAll(fnv1a(configuration.name), configuration.seed, 0x4D6F_636B)
         self.pci = PCIFunction(configuration: configuration)
+        self.dmaRun = configuration.dmaWorkload.map(DMARun.init)
     }
 
     /// The mock name (`vf0` in `mock:vf0`).
@@ -100,8 +105,6 @@ public final class MockDevice: @unchecked Sendable {
     public var isOpen: Bool { locked { openCount > 0 } }
     public var hasDisappeared: Bool { locked { gone } }
     public var isDMALoggingActive: Bool { locked { dmaLog != nil } }
-    /// DMA writes the device performed (dmaWrite calls that succeeded).
-    public var dmaWrites: Int { locked { dmaWriteCount } }
 
     /// Every direct FSM arc the driver attempted, in order (failed ones carry their errno).
     public var arcHistory: [MockArc] { locked { arcs } }
@@ -149,27 +152,6 @@ public final class MockDevice: @unchecked Sendable {
         mutationCounter += 1
         image.setVersion(mix64(salt &+ mutationCounter &* mixGamma) | 1, of: block)
         if case .save(let save) = session { save.blockChanged(block) }
-    }
-
-    /// The device writes `length` bytes of guest memory at `iova` (the data itself is not
-    /// modelled): the pages become dirty in the container's tracking and in the device's DMA
-    /// log. EINVAL if the device is not open or the range is not mapped, EPERM if a mapping
-    /// is read-only, ENODEV once the device disappeared.
-    public func dmaWrite(iova: UInt64, length: UInt64) throws(Errno) {
-        try locked { () throws(Errno) in
-            if gone { throw .noDevice }
-            guard openCount > 0, length > 0, iova &+ length > iova,
-                  let iommu = group?.container?.iommu else { throw .invalidArgument }
-            var address = iova
-            while address < iova + length {
-                guard let i = iommu.mappingIndex(containing: address) else { throw .invalidArgument }
-                guard iommu.mappings[i].writable else { throw .notPermitted }
-                address = iommu.mappings[i].end
-            }
-            iommu.markDirty(iova: iova, length: length)
-            dmaLog?.record(iova: iova, length: length)
-            dmaWriteCount += 1
-        }
     }
 
     /// The device is reconfigured while running (REINIT): its whole state is replaced, and a

@@ -63,6 +63,8 @@ public struct MockDeviceConfiguration: Sendable, Equatable {
     public var reinitAfterBytes: UInt64?
     /// A replay source: the captured device stream it serves (see MockCapture).
     public var replay: MockCapture?
+    /// The DMA the device performs into guest memory as the kernel's clock advances.
+    public var dmaWorkload: MockDMAWorkload?
     public var bar0Size: Int = 16 << 10
     public var faults = MockFaults()
 

@@ -35,7 +35,19 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
     private var groups: [Int: MockGroup] = [:]
     private var deviceList: [MockDevice] = []
 
-    public init() {}
+    /// The devices' time: advancing it performs their DMA workloads.
+    public let clock = MockClock()
+
+    public init() {
+        clock.kernel = self
+    }
+
+    /// What every device does in a period of the clock (its DMA workload).
+    func performDeviceWork(nanoseconds: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        for device in deviceList { device.runDMAWorkloadLocked(nanoseconds: nanoseconds) }
+    }
 
     // MARK: devices
 

@@ -9,7 +9,8 @@ enum MockSpec {
         "dirty-rate", "precopy-end", "data-size", "dma-logging", "resume-failure", "bar0",
         "fail-arc", "short-read", "short-write", "eintr", "eagain", "enodev-after",
         "reset-after", "disappear-after", "source", "revision", "class", "precopy-info-v2",
-        "reinit-after", "replay", "replay-device",
+        "reinit-after", "replay", "replay-device", "dma-rate", "dma-hot", "dma-hot-fraction",
+        "dma-pattern", "dma-seed",
     ]
 
     /// Options a replay device takes from its capture (giving them too is an error).
@@ -69,6 +70,9 @@ enum MockSpec {
             }
         }
         if replayDevice != nil && replayPath == nil { throw fail("'replay-device' needs 'replay'") }
+        if let option = seen.sorted().first(where: { $0.hasPrefix("dma-") }), !seen.contains("dma-rate") {
+            throw fail("'\(option)' needs 'dma-rate'")
+        }
         if let replayPath {
             if let clash = capturedOptions.first(where: seen.contains) {
                 throw fail("option '\(clash)' comes from the capture with 'replay'")
@@ -182,8 +186,35 @@ enum MockSpec {
             c.offersPrecopyInfoV2 = try yesNo(value)
         case "reinit-after":
             c.reinitAfterBytes = try size(value, "a byte count such as 1MiB")
+        case "dma-rate", "dma-hot", "dma-hot-fraction", "dma-pattern", "dma-seed":
+            var w = c.dmaWorkload ?? MockDMAWorkload(rate: 0)
+            try applyDMA(key, value, to: &w)
+            c.dmaWorkload = w
         default:
             preconditionFailure("option \(key) listed but not handled")
+        }
+    }
+
+    private static func applyDMA(_ key: String, _ value: String, to w: inout MockDMAWorkload) throws(OptionError) {
+        switch key {
+        case "dma-rate":
+            let expected = "bytes per second such as 64MiB/s"
+            guard value.lowercased().hasSuffix("/s") else { throw OptionError(expected: expected) }
+            w.rate = try size(String(value.dropLast(2)), expected)
+        case "dma-hot":
+            let n = try size(value, "a size of at least one 4KiB page")
+            guard n >= MockDMAWorkload.pageSize else { throw OptionError(expected: "a size of at least one 4KiB page") }
+            w.hotSet = n
+        case "dma-hot-fraction":
+            guard let f = Double(value), f >= 0, f <= 1 else { throw OptionError(expected: "a fraction from 0 to 1 such as 0.9") }
+            w.hotFraction = f
+        case "dma-pattern":
+            guard let p = MockDMAWorkload.Pattern(rawValue: value.lowercased()) else {
+                throw OptionError(expected: MockDMAWorkload.Pattern.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            w.pattern = p
+        default:
+            w.seed = try integer(value, "an unsigned 64-bit integer (decimal or 0x hex)")
         }
     }
 
@@ -368,6 +399,14 @@ enum MockSpec {
         if c.stateSource != d.stateSource { add("source", c.stateSource.rawValue) }
         if c.offersPrecopyInfoV2 != d.offersPrecopyInfoV2 { add("precopy-info-v2", c.offersPrecopyInfoV2 ? "yes" : "no") }
         if let n = c.reinitAfterBytes { add("reinit-after", sizeText(n)) }
+        if let w = c.dmaWorkload {
+            let d = MockDMAWorkload(rate: 0)
+            add("dma-rate", sizeText(w.rate) + "/s")
+            if let hot = w.hotSet { add("dma-hot", sizeText(hot)) }
+            if w.hotFraction != d.hotFraction { add("dma-hot-fraction", String(w.hotFraction)) }
+            if w.pattern != d.pattern { add("dma-pattern", w.pattern.rawValue) }
+            if w.seed != d.seed { add("dma-seed", String(w.seed)) }
+        }
         for f in c.faults.arcFailures {
             var text = "\(f.from)>\(f.to):\(errnoText(f.errno))"
             if f.landInError { text += ":error" }

@@ -121,6 +121,9 @@ final class Type1IOMMU {
         return unmapped
     }
 
+    /// The writable mappings a device can DMA into now (a vaddr being updated is skipped).
+    var writableMappings: [Mapping] { mappings.filter { $0.writable && !$0.vaddrInvalid } }
+
     // MARK: dirty tracking
 
     func startTracking() { tracking = true }
