@@ -12,6 +12,7 @@ let engine: [Target.Dependency] = [
     .product(name: "VFIOSyscalls", package: "vfio-migration"),
     .product(name: "VFIOCore", package: "vfio-migration"),
     .product(name: "VFIOMigration", package: "vfio-migration"),
+    .product(name: "VFIOMock", package: "vfio-migration"),
 ]
 
 let package = Package(
