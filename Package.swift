@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "VFIOKernel", targets: ["VFIOKernel"]),
         .library(name: "VFIOMock", targets: ["VFIOMock"]),
         .library(name: "VFIOMigration", targets: ["VFIOMigration"]),
+        .library(name: "VFIOMockDevices", targets: ["VFIOMockDevices"]),
         .executable(name: "vfio-migrate", targets: ["vfio-migrate"]),
     ],
     dependencies: [
@@ -66,17 +67,27 @@ let package = Package(
         // L4
         .target(
             name: "VFIOMigration",
-            dependencies: ["VFIOCore", "VFIOKernel", "VFIOMock", "VFIOStream", "VFIOSyscalls"]
+            dependencies: ["VFIOCore", "VFIOKernel", "VFIOStream", "VFIOSyscalls", "VFIOBuffers"]
         ),
+        // The emulator's `mock:` devices as a device provider, for the CLI and for test authors;
+        // nothing a VMM links needs it.
+        .target(name: "VFIOMockDevices", dependencies: ["VFIOMigration", "VFIOKernel", "VFIOMock", "VFIOCore", "VFIOStream"]),
 
         // L5
         .executableTarget(
             name: "vfio-migrate",
             dependencies: [
-                "VFIOMigration",
+                "VFIOMigration", "VFIOMockDevices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/vfio-migrate"
+        ),
+
+        // The embedding example (docs/embedding.md): a small VMM driving a migration step by step.
+        .executableTarget(
+            name: "mini-vmm",
+            dependencies: ["VFIOMigration", "VFIOMockDevices"],
+            path: "Examples/MiniVMM"
         ),
 
         // Tests. CVFIOSystemHeaderCheck compiles our definitions next to the system
@@ -87,10 +98,10 @@ let package = Package(
             dependencies: ["VFIOSyscalls", "CVFIO", "CVFIOSystemHeaderCheck", "VFIOBuffers"]
         ),
         .testTarget(name: "VFIOStreamTests", dependencies: ["VFIOStream", "VFIOBuffers"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "VFIOCoreTests", dependencies: ["VFIOCore", "VFIOStream"]),
+        .testTarget(name: "VFIOCoreTests", dependencies: ["VFIOCore", "VFIOStream", "VFIOBuffers"]),
         .testTarget(
             name: "VFIOKernelTests",
-            dependencies: ["VFIOKernel", "VFIOMock", "VFIOCore", "VFIOSyscalls"]
+            dependencies: ["VFIOKernel", "VFIOMock", "VFIOMockDevices", "VFIOCore", "VFIOSyscalls", "VFIOStream"]
         ),
         .testTarget(
             name: "VFIOMockTests",
@@ -98,11 +109,11 @@ let package = Package(
         ),
         .testTarget(
             name: "VFIOConformanceTests",
-            dependencies: ["VFIOMigration", "VFIOKernel", "VFIOMock", "VFIOCore", "VFIOSyscalls", "VFIOStream"]
+            dependencies: ["VFIOMigration", "VFIOMockDevices", "VFIOKernel", "VFIOMock", "VFIOCore", "VFIOSyscalls", "VFIOStream"]
         ),
         .testTarget(
             name: "VFIOMigrationTests",
-            dependencies: ["VFIOMigration", "VFIOMock", "VFIOCore", "VFIOStream", "VFIOKernel"],
+            dependencies: ["VFIOMigration", "VFIOMockDevices", "VFIOMock", "VFIOCore", "VFIOStream", "VFIOKernel", "VFIOBuffers"],
             resources: [.copy("Fixtures")]
         ),
     ]

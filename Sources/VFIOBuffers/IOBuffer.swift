@@ -2,12 +2,13 @@
 // frames records in. It is one of the three places unsafe pointer code may live (with the
 // syscall layer and the stream codec): every use below says why it is sound.
 //
-// Ownership is by reference (a final class) so a buffer can be handed from a reader thread
-// to a writer thread without copying megabytes; only one stage touches it at a time, which
-// is the pipeline's invariant, hence @unchecked Sendable.
+// Ownership is by reference (a final class), so a stage hands a buffer on without copying
+// megabytes. It is not Sendable: its bytes and fill level are mutable and unguarded, so a
+// buffer crosses threads only through a hand-off that orders the two sides (a locked queue),
+// which is where a data path that moves buffers between threads has to say so.
 
 /// A fixed-capacity, page-aligned byte buffer with a fill level.
-public final class IOBuffer: @unchecked Sendable {
+public final class IOBuffer {
     /// Alignment of every buffer: a page, so O_DIRECT-style and DMA-friendly I/O can use it.
     public static let alignment = 4096
 
@@ -35,7 +36,7 @@ public final class IOBuffer: @unchecked Sendable {
 
     /// Adopts memory a placement policy allocated (for example on a NUMA node).
     /// `release` is called exactly once, from deinit, with the same pointer and capacity.
-    public init(
+    package init(
         adopting base: UnsafeMutableRawPointer,
         capacity: Int,
         release: @escaping @Sendable (UnsafeMutableRawPointer, Int) -> Void

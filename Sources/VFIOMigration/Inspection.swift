@@ -16,7 +16,7 @@ public struct StreamInspection: Sendable, Encodable {
         public var lastPreCopyProgress: PreCopyInfo?
         public var ended = false
     }
-    public var path: String
+    public var source: String
     public var header: StreamHeader
     public var devices: [Device]
     public var streamBytes: UInt64 = 0
@@ -30,23 +30,23 @@ public struct StreamInspection: Sendable, Encodable {
 extension Migration {
     /// Reads the whole stream, counting as it goes; a problem stops the walk and is reported
     /// in the result (the header must at least be readable, else this throws).
-    public static func inspect(_ path: String) throws(VFIOError) -> StreamInspection {
-        let reader = try StreamFileReader(path: path)
+    public static func inspect(_ source: any ByteSource) throws(VFIOError) -> StreamInspection {
+        let input = try StreamInput(from: source)
         var result = StreamInspection(
-            path: path, header: reader.header,
-            devices: reader.header.devices.enumerated().map { StreamInspection.Device(index: $0.offset, descriptor: $0.element) })
+            source: source.name, header: input.header,
+            devices: input.header.devices.enumerated().map { StreamInspection.Device(index: $0.offset, descriptor: $0.element) })
         do {
             walk: while true {
-                switch try reader.next() {
-                case .deviceState(let device, let phase, _, _, let payload):
-                    if phase == .stopCopy {
-                        result.devices[device].stopCopy.chunks += 1
-                        result.devices[device].stopCopy.bytes += UInt64(payload.count)
+                switch try input.next() {
+                case .state(let chunk, _):
+                    if chunk.phase == .stopCopy {
+                        result.devices[chunk.device].stopCopy.chunks += 1
+                        result.devices[chunk.device].stopCopy.bytes += UInt64(chunk.payload.count)
                     } else {
-                        result.devices[device].preCopy.chunks += 1
-                        result.devices[device].preCopy.bytes += UInt64(payload.count)
+                        result.devices[chunk.device].preCopy.chunks += 1
+                        result.devices[chunk.device].preCopy.bytes += UInt64(chunk.payload.count)
                     }
-                case .preCopyProgress(let device, let info):
+                case .progress(let device, let info):
                     result.devices[device].lastPreCopyProgress = info
                 case .endOfDevice(let device, _):
                     result.devices[device].ended = true
@@ -58,10 +58,14 @@ extension Migration {
         } catch {
             result.problem = error.description
         }
-        if let summary = reader.summary {
+        if let summary = input.summary {
             result.streamBytes = summary.streamLength
             result.records = summary.recordCount
         }
         return result
+    }
+
+    public static func inspect(_ path: String) throws(VFIOError) -> StreamInspection {
+        try inspect(try FileChannel.reading(path))
     }
 }

@@ -2,11 +2,12 @@
 // want to inspect or alter raw device state without a stream file in between.
 import VFIOBuffers
 import VFIOCore
+import VFIOStream
 
 public final class MemoryCapture: SaveSink, LoadSource {
     public struct Chunk: Sendable, Equatable {
         public var device: Int
-        public var phase: MigrationState
+        public var phase: StatePhase
         public var offset: UInt64
         public var bytes: [UInt8]
     }
@@ -14,8 +15,13 @@ public final class MemoryCapture: SaveSink, LoadSource {
     public let payloadOffset = 0
     public let deviceCount: Int
     public var chunks: [Chunk] = []
-    public private(set) var progress: [(device: Int, info: PreCopyInfo)] = []
-    public private(set) var deviceEnds: [(device: Int, totalBytes: UInt64)] = []
+    public struct Progress: Sendable, Hashable {
+        public var device: Int
+        public var info: PreCopyInfo
+    }
+
+    public private(set) var progress: [Progress] = []
+    public private(set) var endedDevices: [Int] = []
     public private(set) var isComplete = false
 
     public init(deviceCount: Int) { self.deviceCount = deviceCount }
@@ -28,16 +34,15 @@ public final class MemoryCapture: SaveSink, LoadSource {
     public func replaceBytes(of device: Int, with bytes: [UInt8]) {
         chunks.removeAll { $0.device == device }
         chunks.append(Chunk(device: device, phase: .stopCopy, offset: 0, bytes: bytes))
-        deviceEnds = deviceEnds.map { $0.device == device ? (device, UInt64(bytes.count)) : $0 }
     }
 
     // SaveSink
-    public func deviceState(device: Int, phase: MigrationState, offset: UInt64, buffer: IOBuffer, payload: Range<Int>) throws(VFIOError) {
-        chunks.append(Chunk(device: device, phase: phase, offset: offset, bytes: buffer.bytes(payload)))
+    public func writeState(_ chunk: StateChunk, from buffer: IOBuffer) throws(VFIOError) {
+        chunks.append(Chunk(device: chunk.device, phase: chunk.phase, offset: chunk.offset, bytes: buffer.bytes(chunk.payload)))
     }
-    public func preCopyProgress(device: Int, info: PreCopyInfo) throws(VFIOError) { progress.append((device, info)) }
-    public func endOfDevice(device: Int, totalBytes: UInt64, chunks: UInt64) throws(VFIOError) { deviceEnds.append((device, totalBytes)) }
-    public func endOfStream() throws(VFIOError) { isComplete = true }
+    public func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError) { progress.append(Progress(device: device, info: info)) }
+    public func endDevice(_ device: Int) throws(VFIOError) { endedDevices.append(device) }
+    public func endStream() throws(VFIOError) { isComplete = true }
 
     // LoadSource: plays the capture from the start each time `rewind()` is called.
     private var cursor = 0
@@ -56,12 +61,12 @@ public final class MemoryCapture: SaveSink, LoadSource {
             let capacity = max(chunk.bytes.count, 1)
             if playback == nil || playback!.capacity < capacity { playback = IOBuffer(capacity: capacity) }
             playback!.write(chunk.bytes, at: 0)
-            return .deviceState(device: chunk.device, phase: chunk.phase, offset: chunk.offset, buffer: playback!, payload: 0..<chunk.bytes.count)
+            return .state(StateChunk(device: chunk.device, phase: chunk.phase, offset: chunk.offset, payload: 0..<chunk.bytes.count), playback!)
         }
-        if endCursor < deviceEnds.count {
+        if endCursor < endedDevices.count {
+            let device = endedDevices[endCursor]
             endCursor += 1
-            let end = deviceEnds[endCursor - 1]
-            return .endOfDevice(device: end.device, totalBytes: end.totalBytes)
+            return .endOfDevice(device: device, totalBytes: UInt64(bytes(of: device).count))
         }
         return .endOfStream
     }

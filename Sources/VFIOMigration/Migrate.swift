@@ -1,8 +1,9 @@
 // A whole migration in one call: save the sources (pre-copy, compatibility checked against the
 // targets before the sources stop), then load the targets. Until the targets have committed
 // (every one validated its state and runs), the sources are only stopped, never discarded: if
-// the load fails they are returned to RUNNING and the error says so.
+// the load fails they are returned to RUNNING and the error's outcomes say so.
 import VFIOCore
+import VFIOKernel
 
 extension Migration {
     public struct MigrateReport: Sendable, Codable {
@@ -12,27 +13,25 @@ extension Migration {
 
     @discardableResult
     public static func migrate(
-        _ sources: [OpenedDevice], to targets: [OpenedDevice], through path: String,
-        options: SaveOptions = SaveOptions()
+        _ sources: [VFIODevice], to targets: [VFIODevice], through path: String,
+        options: SaveOptions = SaveOptions(), policy: any ConvergencePolicy = PendingBytesPolicy()
     ) throws(VFIOError) -> MigrateReport {
-        var saveOptions = options
-        saveOptions.finalState = .stop
-        let (save, _) = try Migration.save(sources, to: path, options: saveOptions, checkingTargets: targets)
+        let save = try Migration.save(sources, to: path, options: options, policy: policy, leaving: .stopped, checkingTargets: targets)
         do {
-            let (load, _) = try Migration.load(targets, from: path)
-            return MigrateReport(save: save, load: load)
+            let load = try Migration.load(targets, from: path, leaving: .running)
+            return MigrateReport(save: save.report, load: load.report)
         } catch {
             var failure = error
-            let outcomes = sources.map { source in
+            for source in sources {
                 do {
-                    let recovery = try source.driver().recover(preferring: .running)
-                    return "\(source.displayName) \(recovery)"
+                    failure.outcomes.append(try MigrationDriver(device: source).recover(preferring: .running, role: .source))
                 } catch {
-                    return "\(source.displayName) could not be restarted: \(error)"
+                    failure.outcomes.append(DeviceOutcome(
+                        device: source.name, role: .source, finalState: .unknown(error.errno),
+                        recovery: .failed(message: error.description, errno: error.errno)))
                 }
             }
-            let note = "the targets did not commit, source devices: " + outcomes.joined(separator: "; ")
-            failure.outcome = failure.outcome.map { $0 + "; " + note } ?? note
+            failure.message = "the targets did not commit: " + failure.message
             throw failure
         }
     }

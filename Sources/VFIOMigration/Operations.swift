@@ -1,83 +1,139 @@
-// The embeddable operations: save devices into a stream, load a stream into devices, check a
-// stream, check a target's compatibility. The CLI is a thin layer over these.
+// The embeddable one-call operations: save devices into a stream, load a stream into devices,
+// check a stream, check a target's compatibility. The CLI is a thin layer over these; a VMM
+// that drives the steps itself uses SaveSession and LoadSession directly.
 import Foundation
 import VFIOCore
+import VFIOKernel
 import VFIOStream
 
 public enum Migration {
-    /// Saves `devices` (in stream order) into a stream at `path` ("-" for stdout). When
-    /// `targets` are known, their compatibility is checked after pre-copy and before any source
-    /// stops; a mismatch returns the sources to RUNNING and throws `.streamIncompatible`.
-    @discardableResult
-    public static func save(
-        _ devices: [OpenedDevice], to path: String, options: SaveOptions = SaveOptions(),
-        checkingTargets targets: [OpenedDevice]? = nil
-    ) throws(VFIOError) -> (report: SaveReport, header: StreamHeader) {
-        let drivers = try devices.map { (d) throws(VFIOError) in try d.driver() }
-        var descriptors: [DeviceDescriptor] = []
-        for (device, driver) in zip(devices, drivers) {
-            descriptors.append(try device.descriptor(flags: driver.flags, expectedStateSize: try driver.device.stopCopySizeEstimate()))
-        }
-        if let targets {
-            guard targets.count == devices.count else {
-                throw VFIOError(.invalidArgument, "\(devices.count) source device(s) but \(targets.count) target device(s)")
-            }
-        }
-        let targetDescriptors = try targets.map { (t) throws(VFIOError) in try t.map { (d) throws(VFIOError) in try d.descriptor() } }
-        let header = StreamHeader(
-            creationTimeNanoseconds: Int64(Date().timeIntervalSince1970 * 1e9), maxPayload: UInt32(options.chunkSize),
-            host: HostInfo.current, writer: "vfio-migrate \(VersionInfo.version)", devices: descriptors)
-        var options = options
-        if let targetDescriptors {
-            let previous = options.beforeStop
-            let sourceDescriptors = descriptors
-            options.beforeStop = { () throws(VFIOError) in
-                try previous?()
-                try requireCompatible(sourceDescriptors, targetDescriptors)
-            }
-        }
-        let writer: StreamFileWriter
-        do {
-            writer = try StreamFileWriter(path: path, header: header)
-        } catch {
-            var failure = error
-            failure.message += "; source devices untouched: " + drivers.map { "\($0.name) \($0.knownState.map { "\($0)" } ?? "?")" }.joined(separator: ", ")
-            throw failure
-        }
-        let report = try SaveSession(drivers: drivers, sink: writer, options: options).run()
-        return (report, header)
+    public struct SaveResult: Sendable {
+        public var report: SaveReport
+        public var header: StreamHeader
     }
 
-    /// Loads the stream at `path` ("-" for stdin) into `devices` (in stream order), checking
-    /// every device's compatibility before any enters RESUMING.
+    public struct LoadResult: Sendable {
+        public var report: LoadReport
+        public var header: StreamHeader
+    }
+
+    /// The stream header for `devices`: one descriptor each, in stream order.
+    public static func header(for drivers: [MigrationDriver], devices: [VFIODevice], chunkSize: Int) throws(VFIOError) -> StreamHeader {
+        var descriptors: [DeviceDescriptor] = []
+        for (device, driver) in zip(devices, drivers) {
+            descriptors.append(try device.descriptor(flags: driver.flags, expectedStateSize: try device.stopCopySizeEstimate()))
+        }
+        return StreamHeader(
+            creationTimeNanoseconds: Int64(Date().timeIntervalSince1970 * 1e9), maxPayload: UInt32(chunkSize),
+            host: HostInfo.current, writer: "vfio-migrate \(VersionInfo.version)", devices: descriptors)
+    }
+
+    /// Saves `devices` (in stream order) into `sink`. When `targets` are known, their
+    /// compatibility is checked after pre-copy and before any source stops; a mismatch returns
+    /// the sources to RUNNING and throws `.streamIncompatible`.
+    @discardableResult
+    public static func save(
+        _ devices: [VFIODevice], to sink: any ByteSink, options: SaveOptions = SaveOptions(),
+        policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
+        checkingTargets targets: [VFIODevice]? = nil
+    ) throws(VFIOError) -> SaveResult {
+        if let targets, targets.count != devices.count {
+            throw VFIOError(.invalidArgument, "\(devices.count) source device(s) but \(targets.count) target device(s)")
+        }
+        var drivers: [MigrationDriver] = []
+        for device in devices { drivers.append(try MigrationDriver(device: device)) }
+        let header = try header(for: drivers, devices: devices, chunkSize: options.chunkSize)
+        var targetDescriptors: [DeviceDescriptor]?
+        if let targets {
+            var found: [DeviceDescriptor] = []
+            for target in targets { found.append(try target.descriptor()) }
+            targetDescriptors = found
+        }
+        let session = try SaveSession(drivers: drivers, options: options)
+        let output: StreamOutput
+        do {
+            output = try StreamOutput(header: header, to: sink)
+        } catch {
+            var failure = error
+            failure.outcomes = drivers.map {
+                DeviceOutcome(device: $0.name, role: .source, finalState: $0.knownState.map { .inState($0) } ?? .unknown(nil), recovery: .none)
+            }
+            throw failure
+        }
+        let report = try session.run(into: output, policy: policy, leaving: final, beforeStop: { () throws(VFIOError) in
+            if let targetDescriptors { try requireCompatible(header.devices, targetDescriptors) }
+        })
+        return SaveResult(report: report, header: header)
+    }
+
+    /// Saves into a stream file at `path` ("-" for standard output). The file appears only
+    /// when the save completed; a failed save removes what it wrote and says so.
+    @discardableResult
+    public static func save(
+        _ devices: [VFIODevice], to path: String, options: SaveOptions = SaveOptions(),
+        policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
+        checkingTargets targets: [VFIODevice]? = nil
+    ) throws(VFIOError) -> SaveResult {
+        let file = try FileChannel.creating(path)
+        do {
+            let result = try save(devices, to: file, options: options, policy: policy, leaving: final, checkingTargets: targets)
+            try file.commit()
+            return result
+        } catch {
+            var failure = error
+            if let note = file.discard() { failure.message += " (\(note))" }
+            throw failure
+        }
+    }
+
+    /// Loads the stream from `source` into `devices` (in stream order), checking every
+    /// device's compatibility before any enters RESUMING. The devices are left stopped unless
+    /// `final` says running (a VMM resumes them after its own last state).
     @discardableResult
     public static func load(
-        _ devices: [OpenedDevice], from path: String, options: LoadOptions = LoadOptions()
-    ) throws(VFIOError) -> (report: LoadReport, header: StreamHeader) {
-        let reader = try StreamFileReader(path: path)
-        guard reader.deviceCount == devices.count else {
+        _ devices: [VFIODevice], from source: any ByteSource, leaving final: TargetFinalState = .stopped
+    ) throws(VFIOError) -> LoadResult {
+        let input = try StreamInput(from: source)
+        guard input.deviceCount == devices.count else {
             throw VFIOError(
                 .streamIncompatible,
-                "the stream carries \(reader.deviceCount) device(s) but \(devices.count) target device(s) were given",
-                device: path)
+                "the stream carries \(input.deviceCount) device(s) but \(devices.count) target device(s) were given",
+                device: source.name)
         }
-        let targets = try devices.map { (d) throws(VFIOError) in try d.descriptor() }
-        try requireCompatible(reader.header.devices, targets)
-        let drivers = try devices.map { (d) throws(VFIOError) in try d.driver() }
-        let report = try LoadSession(drivers: drivers, source: reader, options: options).run()
-        return (report, reader.header)
+        var targets: [DeviceDescriptor] = []
+        for device in devices { targets.append(try device.descriptor()) }
+        try requireCompatible(input.header.devices, targets)
+        var drivers: [MigrationDriver] = []
+        for device in devices { drivers.append(try MigrationDriver(device: device)) }
+        let report = try LoadSession(drivers: drivers).run(from: input, leaving: final)
+        return LoadResult(report: report, header: input.header)
+    }
+
+    /// Loads the stream file at `path` ("-" for standard input).
+    @discardableResult
+    public static func load(
+        _ devices: [VFIODevice], from path: String, leaving final: TargetFinalState = .stopped
+    ) throws(VFIOError) -> LoadResult {
+        try load(devices, from: try FileChannel.reading(path), leaving: final)
+    }
+
+    /// One way a target device differs from what the stream's device `device` needs.
+    public struct DeviceMismatch: Sendable, Hashable {
+        public var device: Int
+        public var mismatch: CompatibilityMismatch
     }
 
     /// Every mismatch between what a stream's devices need and what `targets` offer.
-    public static func compatibility(of sources: [DeviceDescriptor], with targets: [DeviceDescriptor]) -> [(device: Int, mismatch: CompatibilityMismatch)] {
-        var found: [(Int, CompatibilityMismatch)] = []
+    public static func compatibility(of sources: [DeviceDescriptor], with targets: [DeviceDescriptor]) -> [DeviceMismatch] {
+        var found: [DeviceMismatch] = []
         for (i, (source, target)) in zip(sources, targets).enumerated() {
-            for m in VFIOStream.compatibility(of: source, with: target) { found.append((i, m)) }
+            for m in VFIOStream.compatibility(of: source, with: target) { found.append(DeviceMismatch(device: i, mismatch: m)) }
         }
         return found
     }
 
-    static func requireCompatible(_ sources: [DeviceDescriptor], _ targets: [DeviceDescriptor]) throws(VFIOError) {
+    /// Throws `.streamIncompatible` listing every mismatch.
+    public static func requireCompatible(_ sources: [DeviceDescriptor], _ targets: [DeviceDescriptor]) throws(VFIOError) {
         let mismatches = compatibility(of: sources, with: targets)
         guard mismatches.isEmpty else {
             let lines = mismatches.map { "device \($0.device) (\(targets[$0.device].name)): \($0.mismatch)" }
@@ -87,11 +143,15 @@ public enum Migration {
 
     /// Reads and checks a whole stream (every checksum, the structure, the totals) without
     /// touching a device. Throws at the first problem, naming its byte offset.
+    public static func verify(_ source: any ByteSource) throws(VFIOError) -> StreamSummary {
+        try StreamInput(from: source).validateToEnd()
+    }
+
     public static func verify(_ path: String) throws(VFIOError) -> StreamSummary {
-        try StreamFileReader(path: path).validateToEnd()
+        try verify(try FileChannel.reading(path))
     }
 }
 
 public enum VersionInfo {
-    public static let version = "0.1.0"
+    public static let version = "0.2.0"
 }

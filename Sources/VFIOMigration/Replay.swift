@@ -2,9 +2,10 @@
 // exactly the captured bytes arrived, in order, with the right transitions around them.
 // Two decorators watch the two ends: one over the stream (what was captured), one over the
 // device (what the device was given and which states it was asked for).
+import Synchronization
 import VFIOBuffers
 import VFIOCore
-import VFIOMock
+import VFIOKernel
 import VFIOStream
 
 public struct ReplayReport: Sendable, Equatable, Codable {
@@ -26,38 +27,28 @@ public struct ReplayReport: Sendable, Equatable, Codable {
 }
 
 extension Migration {
-    /// Loads the stream at `path` into `device` (the stream's first and only device) and
+    /// Loads the stream from `source` into `device` (the stream's first and only device) and
     /// reports what arrived. Throws what a load would throw (a corrupt stream, a refusal).
-    public static func replay(_ path: String, into device: OpenedDevice, finalState: MigrationState = .running) throws(VFIOError) -> ReplayReport {
-        let reader = try StreamFileReader(path: path)
-        guard reader.deviceCount == 1 else {
-            throw VFIOError(.invalidArgument, "replay takes a stream of one device; this one carries \(reader.deviceCount)", device: path)
+    public static func replay(_ source: any ByteSource, into device: VFIODevice, leaving final: TargetFinalState = .running) throws(VFIOError) -> ReplayReport {
+        let input = try StreamInput(from: source)
+        guard input.deviceCount == 1 else {
+            throw VFIOError(.invalidArgument, "replay takes a stream of one device; this one carries \(input.deviceCount)", device: source.name)
         }
-        try requireCompatible(reader.header.devices, [try device.descriptor()])
-        let watchedSource = WatchedSource(reader)
-        let watchedDevice = WatchedDevice(device.migration)
+        try requireCompatible(input.header.devices, [try device.descriptor()])
+        let watchedSource = WatchedSource(input)
+        let watchedDevice = WatchedDevice(device)
         let driver = try MigrationDriver(device: watchedDevice)
-        try LoadSession(drivers: [driver], source: watchedSource, options: LoadOptions(finalState: finalState)).run()
+        try LoadSession(drivers: [driver]).run(from: watchedSource, leaving: final)
+        let watched = watchedDevice.watched.withLock { $0 }
         return ReplayReport(
             capturedBytes: watchedSource.bytes, capturedCRC32C: watchedSource.crc,
-            deliveredBytes: watchedDevice.bytes, deliveredCRC32C: watchedDevice.crc,
-            requestedStates: watchedDevice.requested, finalState: try driver.refreshState(),
-            expectedStates: finalState == .running ? [.resuming, .stop, .running] : [.resuming, .stop])
+            deliveredBytes: watched.bytes, deliveredCRC32C: watched.crc,
+            requestedStates: watched.requested, finalState: try driver.refreshState(),
+            expectedStates: final == .running ? [.resuming, .stop, .running] : [.resuming, .stop])
     }
-}
 
-extension Migration {
-    /// A mock device spec shaped like the device a stream was saved from, when that device
-    /// was itself a mock (its descriptor names its spec): same size, blocks, flags and
-    /// compatibility id, no faults. Nil for streams of real devices.
-    public static func replayTargetSpec(for descriptor: DeviceDescriptor) -> String? {
-        guard descriptor.name.hasPrefix("mock:"), var configuration = try? MockDeviceConfiguration(spec: descriptor.name) else {
-            return nil
-        }
-        configuration.name = "replay"
-        configuration.faults = MockFaults()
-        configuration.seed &+= 1
-        return configuration.spec
+    public static func replay(_ path: String, into device: VFIODevice, leaving final: TargetFinalState = .running) throws(VFIOError) -> ReplayReport {
+        try replay(try FileChannel.reading(path), into: device, leaving: final)
     }
 }
 
@@ -69,51 +60,61 @@ final class WatchedSource: LoadSource {
     var deviceCount: Int { inner.deviceCount }
     func next() throws(VFIOError) -> LoadEvent {
         let event = try inner.next()
-        if case .deviceState(_, _, _, let buffer, let payload) = event {
-            crc = CRC32C.update(crc, buffer, payload)
-            bytes += UInt64(payload.count)
+        if case .state(let chunk, let buffer) = event {
+            crc = CRC32C.update(crc, buffer, chunk.payload)
+            bytes += UInt64(chunk.payload.count)
         }
         return event
     }
 }
 
-final class WatchedDevice: MigrationDevice, @unchecked Sendable {
+/// Counts what a device is given and which states it is asked for.
+final class WatchedDevice: MigrationDevice {
+    struct Watched: Sendable {
+        var requested: [MigrationState] = []
+        var bytes: UInt64 = 0
+        var crc: UInt32 = 0
+    }
+
     let inner: any MigrationDevice
-    var requested: [MigrationState] = []
-    var bytes: UInt64 = 0
-    var crc: UInt32 = 0
+    let watched = Mutex(Watched())
     init(_ inner: any MigrationDevice) { self.inner = inner }
     var name: String { inner.name }
     func migrationFlags() throws(VFIOError) -> MigrationFlags { try inner.migrationFlags() }
     func currentState() throws(VFIOError) -> MigrationState { try inner.currentState() }
     func reset() throws(VFIOError) { try inner.reset() }
     func stopCopySizeEstimate() throws(VFIOError) -> UInt64? { try inner.stopCopySizeEstimate() }
-    func setState(_ state: MigrationState) throws(VFIOError) -> (any MigrationDataChannel)? {
-        requested.append(state)
-        guard let channel = try inner.setState(state) else { return nil }
-        return WatchedChannel(channel, owner: self)
+    func setState(_ state: MigrationState) throws(VFIOError) -> DataSession? {
+        watched.withLock { $0.requested.append(state) }
+        guard let session = try inner.setState(state) else { return nil }
+        return DataSession(WatchedIO(session, owner: self))
     }
 
-    final class WatchedChannel: MigrationDataChannel, @unchecked Sendable {
-        let inner: any MigrationDataChannel
-        unowned let owner: WatchedDevice
-        init(_ inner: any MigrationDataChannel, owner: WatchedDevice) {
-            self.inner = inner
+    /// Holds the inner session (closing it when this one is closed) and counts its writes.
+    final class WatchedIO: DataSessionIO {
+        let io: any DataSessionIO
+        private let inner: Mutex<DataSession?>
+        let owner: WatchedDevice
+        init(_ session: consuming DataSession, owner: WatchedDevice) {
+            self.io = session.io
+            self.inner = Mutex(Optional(session))
             self.owner = owner
         }
-        var deviceName: String { inner.deviceName }
-        var isSaving: Bool { inner.isSaving }
+        var deviceName: String { io.deviceName }
+        var isSaving: Bool { io.isSaving }
         func read(into buffer: IOBuffer, range: Range<Int>, phase: MigrationState) throws(VFIOError) -> DataReadResult {
-            try inner.read(into: buffer, range: range, phase: phase)
+            try io.read(into: buffer, range: range, phase: phase)
         }
         func write(from buffer: IOBuffer, range: Range<Int>) throws(VFIOError) -> Int {
-            let n = try inner.write(from: buffer, range: range)
-            owner.crc = CRC32C.update(owner.crc, buffer, range.lowerBound..<range.lowerBound + n)
-            owner.bytes += UInt64(n)
+            let n = try io.write(from: buffer, range: range)
+            owner.watched.withLock { w in
+                w.crc = CRC32C.update(w.crc, buffer, range.lowerBound..<range.lowerBound + n)
+                w.bytes += UInt64(n)
+            }
             return n
         }
-        func preCopyInfo() throws(VFIOError) -> PreCopyInfo { try inner.preCopyInfo() }
-        func setNonBlocking(_ enabled: Bool) throws(VFIOError) { try inner.setNonBlocking(enabled) }
-        func close() { inner.close() }
+        func preCopyInfo() throws(VFIOError) -> PreCopyInfo { try io.preCopyInfo() }
+        func setMode(_ mode: IOMode) throws(VFIOError) { try io.setMode(mode) }
+        func close() { inner.withLock { $0 = nil } }
     }
 }

@@ -150,7 +150,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
 
     // MARK: open / close
 
-    public func open(_ path: String, _ flags: OpenFlags) throws(Errno) -> CInt {
+    package func open(_ path: String, _ flags: OpenFlags) throws(Errno) -> CInt {
         if path == "/dev/iommu" || path.hasPrefix("/dev/vfio/devices/") { throw .noSuchFileOrDirectory }
         guard path.hasPrefix("/dev/vfio/") else {
             let fd = try ledger.open(path, flags)
@@ -181,7 +181,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         lock.unlock()
     }
 
-    public func close(_ fd: CInt) throws(Errno) {
+    package func close(_ fd: CInt) throws(Errno) {
         lock.lock()
         guard let file = files.removeValue(forKey: fd) else {
             lock.unlock()
@@ -232,7 +232,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
 
     // MARK: ioctl
 
-    public func ioctl(_ fd: CInt, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
+    package func ioctl(_ fd: CInt, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
         switch try file(fd) {
         case .container(let container):
             return try locked { () throws(Errno) in try container.ioctl(request, argument) }
@@ -336,7 +336,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
 
     // MARK: read / write
 
-    public func read(_ fd: CInt, into region: UserRegion) throws(Errno) -> Int {
+    package func read(_ fd: CInt, into region: UserRegion) throws(Errno) -> Int {
         switch try file(fd) {
         case .container, .group:
             throw .invalidArgument
@@ -354,7 +354,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
     }
 
-    public func write(_ fd: CInt, from region: UserRegion) throws(Errno) -> Int {
+    package func write(_ fd: CInt, from region: UserRegion) throws(Errno) -> Int {
         switch try file(fd) {
         case .container, .group:
             throw .invalidArgument
@@ -372,7 +372,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
     }
 
-    public func pread(_ fd: CInt, into region: UserRegion, offset: Int64) throws(Errno) -> Int {
+    package func pread(_ fd: CInt, into region: UserRegion, offset: Int64) throws(Errno) -> Int {
         switch try file(fd) {
         case .container, .group: throw .invalidArgument
         case .device(let handle): return try handle.device.readRegion(at: offset, into: region)
@@ -381,7 +381,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
     }
 
-    public func pwrite(_ fd: CInt, from region: UserRegion, offset: Int64) throws(Errno) -> Int {
+    package func pwrite(_ fd: CInt, from region: UserRegion, offset: Int64) throws(Errno) -> Int {
         switch try file(fd) {
         case .container, .group: throw .invalidArgument
         case .device(let handle): return try handle.device.writeRegion(at: offset, from: region)
@@ -390,7 +390,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
     }
 
-    public func setNonBlocking(_ fd: CInt, _ enabled: Bool) throws(Errno) {
+    package func setNonBlocking(_ fd: CInt, _ enabled: Bool) throws(Errno) {
         let file = try file(fd)
         try LinuxKernel.shared.setNonBlocking(fd, enabled)
         switch file {

@@ -7,6 +7,7 @@ import Foundation
 import VFIOCore
 import VFIOKernel
 import VFIOMigration
+import VFIOMockDevices
 import VFIOMock
 
 let environment = ProcessInfo.processInfo.environment
@@ -30,8 +31,8 @@ struct MigrationTarget: Sendable, CustomStringConvertible {
     var isMock: Bool { if case .mock = kind { true } else { false } }
 
     /// Opens source and target in a fresh environment.
-    func open() throws -> (env: DeviceEnvironment, source: OpenedDevice, target: OpenedDevice) {
-        let env = DeviceEnvironment()
+    func open() throws -> (env: DeviceEnvironment, source: VFIODevice, target: VFIODevice) {
+        let env = DeviceEnvironment.withMockDevices()
         switch kind {
         case .mock(let options):
             let source = try env.open("mock:src?\(options)&seed=11")
@@ -46,16 +47,16 @@ struct MigrationTarget: Sendable, CustomStringConvertible {
     }
 
     /// True when the target now holds the source's state.
-    func sameState(_ source: OpenedDevice, _ target: OpenedDevice) throws -> Bool {
+    func sameState(_ source: VFIODevice, _ target: VFIODevice) throws -> Bool {
         switch kind {
         case .mock:
             return source.mock!.stateDigest == target.mock!.stateDigest
         case .testDevice:
-            let a = try source.vfio.regionInfo(0)
-            let b = try target.vfio.regionInfo(0)
+            let a = try source.regionInfo(0)
+            let b = try target.regionInfo(0)
             guard a.size == b.size else { return false }
-            let left = try source.vfio.readRegion(a, count: Int(a.size))
-            let right = try target.vfio.readRegion(b, count: Int(b.size))
+            let left = try source.readRegion(a, count: Int(a.size))
+            let right = try target.readRegion(b, count: Int(b.size))
             return left == right
         case .hardware:
             return true // opaque device: accepting the stream on RESUMING -> STOP is the check
@@ -63,15 +64,15 @@ struct MigrationTarget: Sendable, CustomStringConvertible {
     }
 
     /// Makes the source's state differ from a freshly reset device's, where that is possible.
-    func dirtySourceState(_ source: OpenedDevice) throws {
+    func dirtySourceState(_ source: VFIODevice) throws {
         switch kind {
         case .mock:
             _ = source.mock!.mutateState(blocks: 3)
         case .testDevice:
-            let bar = try source.vfio.regionInfo(0)
+            let bar = try source.regionInfo(0)
             var bytes: [UInt8] = []
             for i in 0..<256 { bytes.append(UInt8(truncatingIfNeeded: i &* 37 &+ 11)) }
-            try source.vfio.writeRegion(bar, at: 0x100, bytes: bytes)
+            try source.writeRegion(bar, at: 0x100, bytes: bytes)
         case .hardware:
             break
         }

@@ -5,12 +5,13 @@ import VFIOBuffers
 import VFIOCore
 import VFIOKernel
 import VFIOMigration
+import VFIOMockDevices
 
 /// Saves `driver`'s device into memory and leaves it RUNNING.
 private func capture(_ driver: MigrationDriver, preCopy: Bool = true) throws -> MemoryCapture {
     let memory = MemoryCapture(deviceCount: 1)
-    let options = SaveOptions(chunkSize: 64 << 10, preCopy: preCopy ? PreCopyPolicy(maxRounds: 4) : nil, finalState: .running)
-    try SaveSession(drivers: [driver], sink: memory, options: options).run()
+    let session = try SaveSession(drivers: [driver], options: SaveOptions(chunkSize: 64 << 10, preCopy: preCopy))
+    try session.run(into: memory, policy: PendingBytesPolicy(maxRounds: 4), leaving: .running)
     return memory
 }
 
@@ -18,7 +19,7 @@ private func capture(_ driver: MigrationDriver, preCopy: Bool = true) throws -> 
     @Test(arguments: Targets.migratable)
     func reportsDefinedFlagsAndStartsRunning(target: MigrationTarget) throws {
         let (_, source, _) = try target.open()
-        let driver = try source.driver()
+        let driver = try MigrationDriver(device: source)
         #expect(driver.flags.isDefinedCombination, "\(driver.flags)")
         #expect(try driver.refreshState() == .running)
     }
@@ -28,12 +29,12 @@ private func capture(_ driver: MigrationDriver, preCopy: Bool = true) throws -> 
     @Test(arguments: Targets.migratable)
     func everyLegalPairReachesItsTarget(target: MigrationTarget) throws {
         let (_, source, _) = try target.open()
-        let driver = try source.driver()
+        let driver = try MigrationDriver(device: source)
         let saved = try capture(driver, preCopy: false)
         let states = MigrationState.allCases.filter { $0 != .error && $0.isSupported(by: driver.flags) }
         var pairs = 0
         for from in states {
-            for to in states where TransitionTable.validate(from: from, to: to, flags: driver.flags) == nil {
+            for to in states where (try? TransitionTable.check(from: from, to: to, flags: driver.flags)) != nil {
                 try driver.resetDevice()
                 try driver.transition(to: from)
                 if from == .resuming {
@@ -46,7 +47,7 @@ private func capture(_ driver: MigrationDriver, preCopy: Bool = true) throws -> 
                 }
                 try driver.transition(to: to)
                 #expect(try driver.refreshState() == to, "\(from) -> \(to)")
-                #expect((driver.channel != nil) == (to.isSaving || to == .resuming), "\(from) -> \(to): data fd")
+                #expect(driver.hasSession == (to.isSaving || to == .resuming), "\(from) -> \(to): data fd")
                 pairs += 1
             }
         }
@@ -57,12 +58,12 @@ private func capture(_ driver: MigrationDriver, preCopy: Bool = true) throws -> 
     @Test(arguments: Targets.migratable)
     func kernelRefusesImpossibleRequests(target: MigrationTarget) throws {
         let (_, source, _) = try target.open()
-        let driver = try source.driver()
+        let driver = try MigrationDriver(device: source)
         // Raw SETs, bypassing the engine's own validation: the kernel must say EINVAL.
-        #expect(throws: VFIOError.self) { _ = try source.migration.setState(.error) }
+        #expect(throws: VFIOError.self) { _ = try source.setState(.error) }
         for state in MigrationState.allCases where state != .error && !state.isSupported(by: driver.flags) {
             do {
-                _ = try source.migration.setState(state)
+                _ = try source.setState(state)
                 Issue.record("\(state) accepted by a device with flags \(driver.flags)")
             } catch {
                 #expect(error.errno == .invalidArgument, "\(state): \(error)")
@@ -74,8 +75,12 @@ private func capture(_ driver: MigrationDriver, preCopy: Bool = true) throws -> 
     @Test(arguments: Targets.migratable)
     func stopCopyReadsToEndAndTheFdDiesWithTheSession(target: MigrationTarget) throws {
         let (_, source, _) = try target.open()
-        _ = try source.migration.setState(.stop)
-        let channel = try #require(try source.migration.setState(.stopCopy))
+        _ = try source.setState(.stop)
+        guard let session = try source.setState(.stopCopy) else {
+            Issue.record("STOP -> STOP_COPY returned no data fd")
+            return
+        }
+        let channel = session.io
         let buffer = IOBuffer(capacity: 64 << 10)
         var total = 0
         reading: while true {
@@ -87,21 +92,21 @@ private func capture(_ driver: MigrationDriver, preCopy: Bool = true) throws -> 
             }
         }
         #expect(total > 0)
-        #expect(try source.migration.setState(.stop) == nil)
+        #expect(try source.setState(.stop) == nil, "STOP_COPY -> STOP opens no session")
         do {
             _ = try channel.read(into: buffer, range: 0..<buffer.capacity, phase: .stopCopy)
             Issue.record("read after STOP_COPY -> STOP must fail")
         } catch {
             #expect(error.code == .sessionEnded, "\(error)")
         }
-        channel.close()
-        try source.migration.reset()
+        session.close()
+        try source.reset()
     }
 
     @Test(arguments: Targets.migratable.filter { !$0.isMock || $0.description.contains("pre-copy") })
     func preCopyReportsAndDrainsInitialBytes(target: MigrationTarget) throws {
         let (_, source, _) = try target.open()
-        let driver = try source.driver()
+        let driver = try MigrationDriver(device: source)
         guard driver.flags.contains(.preCopy) else { return } // kernels before 6.2
         try driver.transition(to: .preCopy)
         let first = try driver.preCopyInfo()
@@ -133,11 +138,11 @@ private func capture(_ driver: MigrationDriver, preCopy: Bool = true) throws -> 
     func saveResetLoadRestoresTheState(target: MigrationTarget) throws {
         let (_, source, destination) = try target.open()
         try target.dirtySourceState(source)
-        let saved = try capture(try source.driver())
+        let saved = try capture(try MigrationDriver(device: source))
         #expect(saved.isComplete)
-        if source === destination { try source.migration.reset() }
-        let targetDriver = try destination.driver()
-        try LoadSession(drivers: [targetDriver], source: saved).run()
+        if source === destination { try source.reset() }
+        let targetDriver = try MigrationDriver(device: destination)
+        try LoadSession(drivers: [targetDriver]).run(from: saved, leaving: .running)
         #expect(try target.sameState(source, destination))
         #expect(try targetDriver.refreshState() == .running)
     }
@@ -145,16 +150,17 @@ private func capture(_ driver: MigrationDriver, preCopy: Bool = true) throws -> 
     @Test(arguments: Targets.migratable.filter { if case .hardware = $0.kind { false } else { true } })
     func alteredStateIsRefusedAndTheTargetReset(target: MigrationTarget) throws {
         let (_, source, destination) = try target.open()
-        let saved = try capture(try source.driver(), preCopy: false)
+        let saved = try capture(try MigrationDriver(device: source), preCopy: false)
         var bytes = saved.bytes(of: 0)
         bytes[bytes.count / 2] ^= 0x5A
         saved.replaceBytes(of: 0, with: bytes)
-        let driver = try destination.driver()
+        let driver = try MigrationDriver(device: destination)
         do {
-            try LoadSession(drivers: [driver], source: saved).run()
+            try LoadSession(drivers: [driver]).run(from: saved, leaving: .running)
             Issue.record("an altered stream was accepted")
         } catch {
-            #expect(error.state?.recovery?.contains("reset") == true || error.message.contains("reset"), "\(error)")
+            #expect(error.outcomes.map(\.recovery) == [.reset], "\(error)")
+            #expect(error.outcomes.allSatisfy { $0.isRunning }, "\(error)")
         }
         #expect(try driver.refreshState() == .running)
     }
@@ -163,11 +169,11 @@ private func capture(_ driver: MigrationDriver, preCopy: Bool = true) throws -> 
     func foreignStateIsRefused(target: MigrationTarget) throws {
         let (_, _, destination) = try target.open()
         // Another kind of device's state: a mock device with a different compatibility id.
-        let other = DeviceEnvironment()
+        let other = DeviceEnvironment.withMockDevices()
         let foreign = try other.open("mock:foreign?compat=other-vendor-9&state=64KiB")
-        let saved = try capture(try foreign.driver(), preCopy: false)
-        let driver = try destination.driver()
-        #expect(throws: VFIOError.self) { try LoadSession(drivers: [driver], source: saved).run() }
+        let saved = try capture(try MigrationDriver(device: foreign), preCopy: false)
+        let driver = try MigrationDriver(device: destination)
+        #expect(throws: VFIOError.self) { try LoadSession(drivers: [driver]).run(from: saved, leaving: .running) }
         #expect(try driver.refreshState() == .running)
     }
 }

@@ -2,12 +2,12 @@
 // ends with the devices in a reported, recoverable state, and with every descriptor and
 // helper thread of the emulator released once the device objects are gone.
 import Foundation
-import SystemPackage
 import Testing
 import VFIOBuffers
 import VFIOCore
 import VFIOKernel
 import VFIOMigration
+import VFIOMockDevices
 import VFIOMock
 
 // MARK: helpers
@@ -18,9 +18,9 @@ import VFIOMock
 func withLeakCheck(
     sourceLocation: SourceLocation = #_sourceLocation, _ scenario: (DeviceEnvironment) throws -> Void
 ) throws {
-    let env = DeviceEnvironment()
+    let env = DeviceEnvironment.withMockDevices()
     try scenario(env)
-    let kernel = env.mockKernel
+    let kernel = env.mockKernel!
     let deadline = Date().addingTimeInterval(2)
     func counts() -> [Int] { [kernel.openDescriptorCount, kernel.emulatorDescriptorCount, kernel.liveThreadCount] }
     while counts() != [0, 0, 0] && Date() < deadline { usleep(2_000) }
@@ -49,13 +49,17 @@ private let stateSet = "VFIO_DEVICE_FEATURE[MIG_DEVICE_STATE|SET]"
 /// A save into memory that leaves the devices where `finalState` says.
 @discardableResult
 private func save(
-    _ drivers: [MigrationDriver], preCopy: Bool = true, finalState: MigrationState = .stop, chunkSize: Int = 64 << 10
+    _ drivers: [MigrationDriver], preCopy: Bool = true, finalState: SourceFinalState = .stopped, chunkSize: Int = 64 << 10
 ) throws(VFIOError) -> MemoryCapture {
     let memory = MemoryCapture(deviceCount: drivers.count)
-    let options = SaveOptions(
-        chunkSize: chunkSize, preCopy: preCopy ? PreCopyPolicy(maxRounds: 4) : nil, finalState: finalState)
-    try SaveSession(drivers: drivers, sink: memory, options: options).run()
+    let session = try SaveSession(drivers: drivers, options: SaveOptions(chunkSize: chunkSize, preCopy: preCopy))
+    try session.run(into: memory, policy: PendingBytesPolicy(maxRounds: 4), leaving: finalState)
     return memory
+}
+
+/// A load from memory that leaves the targets RUNNING.
+private func load(_ drivers: [MigrationDriver], from capture: MemoryCapture) throws(VFIOError) {
+    try LoadSession(drivers: drivers).run(from: capture, leaving: .running)
 }
 
 /// The device is usable again: with its faults cleared, a complete save succeeds and leaves it RUNNING.
@@ -77,7 +81,7 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
     /// the errno; every source device (the healthy one first in line too) is back in RUNNING.
     struct SourceArc: Sendable, CustomStringConvertible {
         var arc: String
-        var errno: Errno
+        var errno: ErrorNumber
         var flags: String
         var preCopy: Bool
         var requested: MigrationState
@@ -93,7 +97,7 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
                   requested: .preCopyP2P, observed: .preCopy, recovery: "returned to RUNNING"),
         SourceArc(arc: "RUNNING_P2P>STOP", errno: .noMemory, flags: "stop-copy,p2p", preCopy: false,
                   requested: .stopCopy, observed: .runningP2P, recovery: "returned to RUNNING"),
-        SourceArc(arc: "RUNNING>PRE_COPY", errno: .resourceBusy, flags: "stop-copy,p2p,pre-copy", preCopy: true,
+        SourceArc(arc: "RUNNING>PRE_COPY", errno: .busy, flags: "stop-copy,p2p,pre-copy", preCopy: true,
                   requested: .preCopy, observed: .running, recovery: "left in RUNNING"),
         SourceArc(arc: "STOP_COPY>STOP", errno: .ioError, flags: "stop-copy,p2p", preCopy: false,
                   requested: .stop, observed: .stopCopy, recovery: "reset to RUNNING"),
@@ -104,7 +108,7 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
         try withLeakCheck { env in
             let good = try env.open("mock:good?state=256KiB&flags=\(c.flags)")
             let bad = try env.open("mock:bad?state=256KiB&flags=\(c.flags)&fail-arc=\(c.arc):\(c.errno.rawValue)")
-            let drivers = [try good.driver(), try bad.driver()]
+            let drivers = [try MigrationDriver(device: good), try MigrationDriver(device: bad)]
             guard let error = expectFailure({ () throws(VFIOError) in try save(drivers, preCopy: c.preCopy) }) else { return }
             #expect(error.code == .deviceError)
             #expect(error.device == "mock:bad")
@@ -112,21 +116,22 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
             #expect(error.operation == stateSet)
             #expect(error.state?.requested == c.requested)
             #expect(error.state?.observed == c.observed)
-            #expect(error.state?.recovery == c.recovery)
+            #expect(error.failingDeviceOutcome?.recoveryDescription == c.recovery)
             let text = error.description
             #expect(text.contains("failed to enter \(c.requested) from "), "\(text)")
             #expect(text.contains("on mock:bad"), "\(text)")
-            #expect(text.contains(stateSet + " " + VFIOError.errnoName(c.errno)), "\(text)")
+            #expect(text.contains(stateSet + " " + c.errno.description), "\(text)")
             #expect(text.contains("device is in \(c.observed)"), "\(text)")
             #expect(text.contains("mock:good returned to RUNNING"), "\(text)")
             #expect(text.contains("mock:bad \(c.recovery)"), "\(text)")
             for (driver, mock) in zip(drivers, [good.mock!, bad.mock!]) {
                 #expect(mock.state == .running, "\(mock.name)")
                 #expect(driver.knownState == .running, "\(mock.name)")
-                #expect(driver.channel == nil, "\(mock.name): data fd still open")
+                #expect(!driver.hasSession, "\(mock.name): data fd still open")
             }
             let failedArc = bad.mock!.arcHistory.first { $0.errno != nil }
-            #expect(failedArc?.description == c.arc + " (\(c.errno))")
+            #expect(failedArc?.description.hasPrefix(c.arc + " (") == true, "\(String(describing: failedArc))")
+            #expect(failedArc?.errno?.rawValue == c.errno.rawValue)
             expectRecoverable(drivers[1], bad.mock!)
         }
     }
@@ -140,11 +145,11 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
             let source1 = try env.open("mock:s1?state=300KiB&seed=2")
             let t0 = try env.open("mock:t0?state=300KiB&seed=3")
             let t1 = try env.open("mock:t1?state=300KiB&seed=4&fail-arc=RESUMING>STOP:EINVAL\(landing)")
-            let saved = try save([try source0.driver(), try source1.driver()])
+            let saved = try save([try MigrationDriver(device: source0), try MigrationDriver(device: source1)])
             let before = [t0.mock!.stateDigest, t1.mock!.stateDigest]
-            let targets = [try t0.driver(), try t1.driver()]
+            let targets = [try MigrationDriver(device: t0), try MigrationDriver(device: t1)]
             guard let error = expectFailure({ () throws(VFIOError) in
-                try LoadSession(drivers: targets, source: saved).run()
+                try load(targets, from: saved)
             }) else { return }
             #expect(error.code == .deviceError)
             #expect(error.device == "mock:t1")
@@ -152,22 +157,22 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
             #expect(error.operation == stateSet)
             #expect(error.state?.requested == .stop)
             #expect(error.state?.observed == (landing.isEmpty ? .resuming : .error))
-            #expect(error.state?.recovery == "reset to RUNNING, loaded state discarded")
+            #expect(error.failingDeviceOutcome?.recoveryDescription == "reset to RUNNING, loaded state discarded")
             let text = error.description
             #expect(text.contains("failed to enter STOP from RESUMING on mock:t1"), "\(text)")
-            #expect(text.contains("mock:t0 reset to RUNNING with its loaded state discarded"), "\(text)")
-            #expect(text.contains("mock:t1 reset to RUNNING with its loaded state discarded"), "\(text)")
+            #expect(text.contains("mock:t0 reset to RUNNING, loaded state discarded"), "\(text)")
+            #expect(text.contains("mock:t1 reset to RUNNING, loaded state discarded"), "\(text)")
             for (driver, mock) in zip(targets, [t0.mock!, t1.mock!]) {
                 #expect(mock.state == .running, "\(mock.name)")
                 #expect(driver.knownState == .running, "\(mock.name)")
-                #expect(driver.channel == nil, "\(mock.name)")
+                #expect(!driver.hasSession, "\(mock.name)")
             }
             // The refused target keeps what it had (mock:t0 adopted its state before the refusal).
             #expect(t1.mock!.stateDigest == before[1])
             // Retried without the fault, the same stream loads.
             t1.mock!.faults = MockFaults()
             saved.rewind()
-            try LoadSession(drivers: targets, source: saved).run()
+            try load(targets, from: saved)
             #expect(t0.mock!.stateDigest == source0.mock!.stateDigest)
             #expect(t1.mock!.stateDigest == source1.mock!.stateDigest)
         }
@@ -179,14 +184,14 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
             let log = SetLog()
             let opened = try env.open("mock:err?state=256KiB&fail-arc=PRE_COPY_P2P>STOP_COPY:EIO:error")
             let device = RecordingMigrationDevice(opened, log: log)
-            let driver = try device.driver()
+            let driver = try MigrationDriver(device: device)
             guard let error = expectFailure({ () throws(VFIOError) in try save([driver]) }) else { return }
             #expect(error.code == .deviceError)
             #expect(error.device == "mock:err")
             #expect(error.errno == .ioError)
             #expect(error.state?.requested == .stopCopy)
             #expect(error.state?.observed == .error)
-            #expect(error.state?.recovery == "reset to RUNNING")
+            #expect(error.failingDeviceOutcome?.recoveryDescription == "reset to RUNNING")
             #expect(error.description.contains("failed to enter STOP_COPY from PRE_COPY_P2P on mock:err"), "\(error)")
             #expect(error.description.contains("device is in ERROR"), "\(error)")
             #expect(opened.mock!.state == .running)
@@ -201,7 +206,7 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
                 #expect(refusal?.errno == nil, "\(target): refused before any ioctl")
                 #expect(refusal?.description.contains("only a reset leaves it") == true, "\(String(describing: refusal))")
             }
-            #expect(try driver.recover() == .reset)
+            #expect(driver.recover().recovery == .reset)
             #expect(opened.mock!.state == .running)
 
             // Both failed SETs are in the log, and none was issued while the device was in ERROR.
@@ -221,12 +226,12 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
             let source = try env.open("mock:sr?state=320KiB&short-read=\(read)")
             let target = try env.open("mock:sw?state=320KiB&seed=9&short-write=\(write)")
             source.mock!.mutateState(blocks: 5)
-            let saved = try save([try source.driver()], chunkSize: 64 << 10)
-            for phase in [MigrationState.preCopy, .stopCopy] {
+            let saved = try save([try MigrationDriver(device: source)], chunkSize: 64 << 10)
+            for phase in [StatePhase.preCopy, .stopCopy] {
                 let sizes = saved.chunks.filter { $0.phase == phase }.map(\.bytes.count)
                 #expect(sizes.dropLast().allSatisfy { $0 == 64 << 10 }, "\(phase): \(sizes)")
             }
-            try LoadSession(drivers: [try target.driver()], source: saved).run()
+            try load([try MigrationDriver(device: target)], from: saved)
             #expect(target.mock!.stateDigest == source.mock!.stateDigest)
             #expect(target.mock!.state == .running)
         }
@@ -239,8 +244,8 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
             let source = try env.open("mock:ir?state=512KiB&eintr=\(every)")
             let target = try env.open("mock:iw?state=512KiB&seed=5&eintr=\(every)")
             source.mock!.mutateState(blocks: 3)
-            let saved = try save([try source.driver()])
-            try LoadSession(drivers: [try target.driver()], source: saved).run()
+            let saved = try save([try MigrationDriver(device: source)])
+            try load([try MigrationDriver(device: target)], from: saved)
             #expect(target.mock!.stateDigest == source.mock!.stateDigest)
             #expect(target.mock!.state == .running)
             #expect(source.mock!.state == .stop)
@@ -256,8 +261,8 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
             let target = try env.open("mock:aw?state=512KiB&seed=6&eagain=2")
             let from = RecordingMigrationDevice(source, log: log, nonBlockingChannels: true)
             let into = RecordingMigrationDevice(target, log: log, nonBlockingChannels: true)
-            let saved = try save([try from.driver()])
-            try LoadSession(drivers: [try into.driver()], source: saved).run()
+            let saved = try save([try MigrationDriver(device: from)])
+            try load([try MigrationDriver(device: into)], from: saved)
             #expect(target.mock!.stateDigest == source.mock!.stateDigest)
             for channel in from.channels + into.channels {
                 #expect(channel.wouldBlockResults == 1, "\(channel.deviceName) saving=\(channel.isSaving)")
@@ -274,20 +279,20 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
     func sessionEndingMidStreamReturnsTheSourceToRunning(preCopy: Bool, phase: MigrationState) throws {
         try withLeakCheck { env in
             let source = try env.open("mock:nd?state=1MiB&enodev-after=300KiB")
-            let driver = try source.driver()
+            let driver = try MigrationDriver(device: source)
             guard let error = expectFailure({ () throws(VFIOError) in try save([driver], preCopy: preCopy) }) else { return }
             #expect(error.code == .sessionEnded)
             #expect(error.device == "mock:nd")
             #expect(error.errno == .noDevice)
             #expect(error.state?.observed == phase)
-            #expect(error.state?.recovery == "returned to RUNNING")
+            #expect(error.failingDeviceOutcome?.recoveryDescription == "returned to RUNNING")
             let text = error.description
             #expect(text.contains("failed to read device state in \(phase)"), "\(text)")
             #expect(text.contains("the migration session ended"), "\(text)")
             #expect(text.contains("on mock:nd"), "\(text)")
             #expect(text.contains("ENODEV"), "\(text)")
             #expect(source.mock!.state == .running)
-            #expect(driver.channel == nil)
+            #expect(!driver.hasSession)
             expectRecoverable(driver, source.mock!)
         }
     }
@@ -297,15 +302,15 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
         try withLeakCheck { env in
             let source = try env.open("mock:ls?state=1MiB&seed=1")
             let target = try env.open("mock:lt?state=1MiB&seed=2&enodev-after=200KiB")
-            let saved = try save([try source.driver()])
+            let saved = try save([try MigrationDriver(device: source)])
             let before = target.mock!.stateDigest
-            let driver = try target.driver()
-            guard let error = expectFailure({ () throws(VFIOError) in try LoadSession(drivers: [driver], source: saved).run() })
+            let driver = try MigrationDriver(device: target)
+            guard let error = expectFailure({ () throws(VFIOError) in try load([driver], from: saved) })
             else { return }
             #expect(error.code == .sessionEnded)
             #expect(error.device == "mock:lt")
             #expect(error.errno == .noDevice)
-            #expect(error.state?.recovery == "reset to RUNNING, loaded state discarded")
+            #expect(error.failingDeviceOutcome?.recoveryDescription == "reset to RUNNING, loaded state discarded")
             #expect(error.description.contains("the device refused resume data"), "\(error)")
             #expect(target.mock!.state == .running)
             #expect(target.mock!.stateDigest == before)
@@ -317,20 +322,20 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
     @Test func resetRacingATransferFailsTheSaveCleanly() throws {
         try withLeakCheck { env in
             let source = try env.open("mock:rr?state=64MiB&flags=stop-copy,p2p&reset-after=1MiB")
-            let driver = try source.driver()
+            let driver = try MigrationDriver(device: source)
             guard let error = expectFailure({ () throws(VFIOError) in try save([driver], preCopy: false) }) else { return }
             #expect(error.code == .sessionEnded)
             #expect(error.device == "mock:rr")
             #expect(error.errno == .noDevice)
             #expect(error.state?.observed == .running)
-            #expect(error.state?.recovery == "left in RUNNING")
+            #expect(error.failingDeviceOutcome?.recoveryDescription == "left in RUNNING")
             let text = error.description
             #expect(text.contains("the migration session ended (the device changed state or was reset)"), "\(text)")
             #expect(text.contains("device is in RUNNING"), "\(text)")
             #expect(text.contains("on mock:rr"), "\(text)")
             #expect(source.mock!.state == .running)
             #expect(driver.knownState == .running)
-            #expect(driver.channel == nil)
+            #expect(!driver.hasSession)
             expectRecoverable(driver, source.mock!)
         }
     }
@@ -339,21 +344,22 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
     @Test func disappearingSourceFailsClearly() throws {
         try withLeakCheck { env in
             let source = try env.open("mock:gone?state=4MiB&flags=stop-copy,p2p&disappear-after=256KiB")
-            let driver = try source.driver()
+            let driver = try MigrationDriver(device: source)
             guard let error = expectFailure({ () throws(VFIOError) in try save([driver], preCopy: false) }) else { return }
             #expect(error.code == .sessionEnded)
             #expect(error.device == "mock:gone")
             #expect(error.errno == .noDevice)
             #expect(error.state?.observed == nil, "a device that is gone has no state to read")
-            let recovery = error.state?.recovery ?? ""
+            let recovery = error.failingDeviceOutcome?.recoveryDescription ?? ""
             #expect(recovery.hasPrefix("could not be recovered: VFIO_DEVICE_RESET failed on mock:gone"), "\(error)")
+            #expect(error.failingDeviceOutcome?.isRunning == false)
             #expect(recovery.contains("ENODEV"), "\(error)")
             let text = error.description
             #expect(text.hasPrefix("failed to read device state in STOP_COPY: the migration session ended"), "\(text)")
             #expect(text.contains("on mock:gone: read ENODEV"), "\(text)")
             #expect(text.contains("device state unknown"), "\(text)")
             #expect(source.mock!.hasDisappeared)
-            #expect(driver.channel == nil)
+            #expect(!driver.hasSession)
         }
     }
 
@@ -362,21 +368,21 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
         try withLeakCheck { env in
             let source = try env.open("mock:ds?state=4MiB&seed=1")
             let target = try env.open("mock:dt?state=4MiB&seed=2&disappear-after=1MiB")
-            let saved = try save([try source.driver()])
-            let driver = try target.driver()
-            guard let error = expectFailure({ () throws(VFIOError) in try LoadSession(drivers: [driver], source: saved).run() })
+            let saved = try save([try MigrationDriver(device: source)])
+            let driver = try MigrationDriver(device: target)
+            guard let error = expectFailure({ () throws(VFIOError) in try load([driver], from: saved) })
             else { return }
             #expect(error.device == "mock:dt")
             #expect(error.code == .sessionEnded)
             #expect(error.errno == .noDevice)
-            let recovery = error.state?.recovery ?? ""
-            #expect(recovery.hasPrefix("could not be reset: VFIO_DEVICE_RESET failed on mock:dt"), "\(error)")
+            let recovery = error.failingDeviceOutcome?.recoveryDescription ?? ""
+            #expect(recovery.hasPrefix("could not be recovered: VFIO_DEVICE_RESET failed on mock:dt"), "\(error)")
             #expect(recovery.contains("ENODEV"), "\(error)")
             let text = error.description
             #expect(text.hasPrefix("the device refused resume data: the migration session ended"), "\(text)")
             #expect(text.contains("on mock:dt: write ENODEV"), "\(text)")
             #expect(target.mock!.hasDisappeared)
-            #expect(driver.channel == nil)
+            #expect(!driver.hasSession)
         }
     }
 
@@ -385,18 +391,19 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
     @Test func sinkFailureStillReportsWhereTheSourceWasLeft() throws {
         try withLeakCheck { env in
             let source = try env.open("mock:sk?state=1MiB")
-            let driver = try source.driver()
+            let driver = try MigrationDriver(device: source)
             let sink = FailingSink(failAtChunk: 3)
-            let options = SaveOptions(chunkSize: 64 << 10, preCopy: nil)
-            guard let error = expectFailure({ () throws(VFIOError) in try SaveSession(drivers: [driver], sink: sink, options: options).run() })
-            else { return }
+            guard let error = expectFailure({ () throws(VFIOError) in
+                try SaveSession(drivers: [driver], options: SaveOptions(chunkSize: 64 << 10, preCopy: false)).run(into: sink)
+            }) else { return }
             #expect(error.code == .resourceExhausted)
             #expect(error.device == "/tmp/stream")
             #expect(error.errno == .noSpace)
-            #expect(error.outcome == "source devices: mock:sk returned to RUNNING")
+            #expect(error.outcomes == [DeviceOutcome(device: "mock:sk", role: .source, finalState: .inState(.running), recovery: .moved(to: .running))])
+            #expect(error.saveReport?.devices.first?.chunks == 2, "the partial report counts what the sink took")
             #expect(error.description.hasSuffix("; source devices: mock:sk returned to RUNNING"), "\(error)")
             #expect(source.mock!.state == .running)
-            #expect(driver.channel == nil)
+            #expect(!driver.hasSession)
         }
     }
 
@@ -407,7 +414,7 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
             let log = SetLog()
             let a = RecordingMigrationDevice(try env.open("mock:pa?state=256KiB"), log: log)
             let b = RecordingMigrationDevice(try env.open("mock:pb?state=256KiB"), log: log)
-            try save([try a.driver(), try b.driver()], preCopy: preCopy)
+            try save([try MigrationDriver(device: a), try MigrationDriver(device: b)], preCopy: preCopy)
             let arcs = log.arcs
             let quiesced = arcs.lastIndex { $0.arc.to == .runningP2P || $0.arc.to == .preCopyP2P }
             let stopped = arcs.firstIndex { $0.arc.to == .stop || $0.arc.to == .stopCopy }
@@ -429,7 +436,7 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
             let log = SetLog()
             let a = RecordingMigrationDevice(try env.open("mock:ma?state=64KiB"), log: log)
             let b = RecordingMigrationDevice(try env.open("mock:mb?state=64KiB&flags=stop-copy,pre-copy"), log: log)
-            let drivers = [try a.driver(), try b.driver()]
+            let drivers = [try MigrationDriver(device: a), try MigrationDriver(device: b)]
             guard let error = expectFailure({ () throws(VFIOError) in try save(drivers) }) else { return }
             #expect(error.code == .notSupported)
             #expect(error.message.contains("mock:mb cannot quiesce peer-to-peer DMA"), "\(error)")
@@ -440,10 +447,10 @@ private func expectRecoverable(_ driver: MigrationDriver, _ mock: MockDevice, so
             let memory = try save([drivers[0]]) // the P2P device alone is fine
             #expect(memory.isComplete)
             // The load side refuses the same set the same way.
-            let sources = [try env.open("mock:ms0?state=64KiB").driver(), try env.open("mock:ms1?state=64KiB").driver()]
+            let sources = [try MigrationDriver(device: try env.open("mock:ms0?state=64KiB")), try MigrationDriver(device: try env.open("mock:ms1?state=64KiB"))]
             let both = try save(sources)
             let before = log.entries.count
-            let refusal = expectFailure { () throws(VFIOError) in try LoadSession(drivers: drivers, source: both).run() }
+            let refusal = expectFailure { () throws(VFIOError) in try load(drivers, from: both) }
             #expect(refusal?.code == .notSupported)
             #expect(refusal?.message.contains("mock:mb") == true, "\(String(describing: refusal))")
             #expect(log.entries.count == before, "no SET after the refusal")
@@ -459,13 +466,13 @@ final class FailingSink: SaveSink {
     private var chunks = 0
     init(failAtChunk: Int) { self.failAtChunk = failAtChunk }
 
-    func deviceState(device: Int, phase: MigrationState, offset: UInt64, buffer: IOBuffer, payload: Range<Int>) throws(VFIOError) {
+    func writeState(_ chunk: StateChunk, from buffer: IOBuffer) throws(VFIOError) {
         chunks += 1
         if chunks == failAtChunk {
             throw VFIOError(.resourceExhausted, "failed to write the stream", device: "/tmp/stream", operation: "write", errno: .noSpace)
         }
     }
-    func preCopyProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {}
-    func endOfDevice(device: Int, totalBytes: UInt64, chunks: UInt64) throws(VFIOError) {}
-    func endOfStream() throws(VFIOError) {}
+    func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {}
+    func endDevice(_ device: Int) throws(VFIOError) {}
+    func endStream() throws(VFIOError) {}
 }

@@ -8,6 +8,7 @@ import VFIOBuffers
 import VFIOCore
 import VFIOKernel
 import VFIOMigration
+import VFIOMockDevices
 import VFIOMock
 
 /// Every SET the engine issued across the devices of one test, in issue order.
@@ -40,16 +41,13 @@ final class RecordingMigrationDevice: MigrationDevice, @unchecked Sendable {
     let nonBlockingChannels: Bool
     private(set) var channels: [RecordingDataChannel] = []
 
-    init(_ opened: OpenedDevice, log: SetLog, nonBlockingChannels: Bool = false) {
+    init(_ opened: VFIODevice, log: SetLog, nonBlockingChannels: Bool = false) {
         guard let mock = opened.mock else { preconditionFailure("recording needs a mock device") }
-        self.inner = opened.migration
+        self.inner = opened
         self.mock = mock
         self.log = log
         self.nonBlockingChannels = nonBlockingChannels
     }
-
-    /// A driver over this device.
-    func driver() throws(VFIOError) -> MigrationDriver { try MigrationDriver(device: self) }
 
     var name: String { inner.name }
     func migrationFlags() throws(VFIOError) -> MigrationFlags { try inner.migrationFlags() }
@@ -57,31 +55,39 @@ final class RecordingMigrationDevice: MigrationDevice, @unchecked Sendable {
     func reset() throws(VFIOError) { try inner.reset() }
     func stopCopySizeEstimate() throws(VFIOError) -> UInt64? { try inner.stopCopySizeEstimate() }
 
-    func setState(_ state: MigrationState) throws(VFIOError) -> (any MigrationDataChannel)? {
+    func setState(_ state: MigrationState) throws(VFIOError) -> DataSession? {
         let before = MockDeviceState(rawValue: mock.migrationState)!
         let arcsBefore = mock.arcHistory.count
-        let result = Result { () throws(VFIOError) in try inner.setState(state) }
-        let walked = Array(mock.arcHistory.dropFirst(arcsBefore))
-        log.append(.init(device: name, requested: state, stateBefore: before, arcs: walked, failed: result.isFailure))
-        guard let opened = try result.get() else { return nil }
-        if nonBlockingChannels { try opened.setNonBlocking(true) }
+        var failed = true
+        defer {
+            let walked = Array(mock.arcHistory.dropFirst(arcsBefore))
+            log.append(.init(device: name, requested: state, stateBefore: before, arcs: walked, failed: failed))
+        }
+        let opened = try inner.setState(state)
+        failed = false
+        guard let opened else { return nil }
+        if nonBlockingChannels { try opened.io.setMode(.nonBlocking) }
         let channel = RecordingDataChannel(opened)
         channels.append(channel)
-        return channel
+        return DataSession(channel)
     }
 }
 
 /// Counts what the engine saw on a data fd: EAGAIN results and switches of O_NONBLOCK.
-final class RecordingDataChannel: MigrationDataChannel, @unchecked Sendable {
-    let inner: any MigrationDataChannel
+final class RecordingDataChannel: DataSessionIO, @unchecked Sendable {
+    let inner: any DataSessionIO
+    private var held: DataSession?
     private let lock = NSLock()
     private var wouldBlockCount = 0
     private var modes: [Bool] = []
 
-    init(_ inner: any MigrationDataChannel) { self.inner = inner }
+    init(_ session: consuming DataSession) {
+        self.inner = session.io
+        self.held = consume session
+    }
 
     var wouldBlockResults: Int { lock.withLock { wouldBlockCount } }
-    /// Every setNonBlocking the engine issued, in order.
+    /// Every O_NONBLOCK switch the engine issued, in order (true: non-blocking).
     var nonBlockingChanges: [Bool] { lock.withLock { modes } }
 
     var deviceName: String { inner.deviceName }
@@ -101,14 +107,10 @@ final class RecordingDataChannel: MigrationDataChannel, @unchecked Sendable {
 
     func preCopyInfo() throws(VFIOError) -> PreCopyInfo { try inner.preCopyInfo() }
 
-    func setNonBlocking(_ enabled: Bool) throws(VFIOError) {
-        lock.withLock { modes.append(enabled) }
-        try inner.setNonBlocking(enabled)
+    func setMode(_ mode: IOMode) throws(VFIOError) {
+        lock.withLock { modes.append(mode == .nonBlocking) }
+        try inner.setMode(mode)
     }
 
-    func close() { inner.close() }
-}
-
-extension Result {
-    var isFailure: Bool { if case .failure = self { true } else { false } }
+    func close() { held = nil }
 }

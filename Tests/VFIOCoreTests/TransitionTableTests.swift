@@ -1,5 +1,6 @@
 import Testing
 @testable import VFIOCore
+import VFIOStream
 
 /// An oracle written independently of the table: breadth-first search over the direct arcs,
 /// where a saving state (PRE_COPY, PRE_COPY_P2P, STOP_COPY) may start or end a path but never
@@ -36,8 +37,8 @@ private let requestable = MigrationState.allCases.filter { $0 != .error }
         for from in states {
             for to in states {
                 let forbidden = from == .stopCopy && (to == .preCopy || to == .preCopyP2P)
-                switch TransitionTable.path(from: from, to: to, flags: flags) {
-                case .success(let steps):
+                do {
+                    let steps = try TransitionTable.path(from: from, to: to, flags: flags)
                     #expect(!forbidden, "\(from)->\(to) must be refused")
                     var at = from
                     for (i, step) in steps.enumerated() {
@@ -50,8 +51,8 @@ private let requestable = MigrationState.allCases.filter { $0 != .error }
                     #expect(at == to)
                     #expect(steps.count == shortestLegalPathLength(from: from, to: to, arcs: arcs),
                             "\(from)->\(to) for \(flags): table path \(steps) is not shortest")
-                case .failure(let refusal):
-                    #expect(forbidden, "\(from)->\(to) for \(flags) refused: \(refusal)")
+                } catch {
+                    #expect(forbidden, "\(from)->\(to) for \(flags) refused: \(error)")
                     #expect(shortestLegalPathLength(from: from, to: to, arcs: arcs) == nil || forbidden)
                 }
                 checked += 1
@@ -63,26 +64,26 @@ private let requestable = MigrationState.allCases.filter { $0 != .error }
     @Test(arguments: flagSets)
     func unsupportedStatesAreRefused(flags: MigrationFlags) {
         for from in requestable where from.isSupported(by: flags) {
-            #expect(TransitionTable.validate(from: from, to: .error, flags: flags) == .targetIsError)
+            #expect(throws: TransitionRefusal.targetIsError) { try TransitionTable.check(from: from, to: .error, flags: flags) }
             for to in requestable where !to.isSupported(by: flags) {
-                #expect(TransitionTable.validate(from: from, to: to, flags: flags) == .targetUnsupported(to, flags))
+                #expect(throws: TransitionRefusal.targetUnsupported(to, flags)) { try TransitionTable.check(from: from, to: to, flags: flags) }
             }
-            #expect(TransitionTable.validate(from: .error, to: from, flags: flags) == .currentUnsupported(.error, flags))
+            #expect(throws: TransitionRefusal.currentUnsupported(.error, flags)) { try TransitionTable.check(from: .error, to: from, flags: flags) }
         }
     }
 
     @Test func pathsMatchTheUAPIExamples() throws {
         let all: MigrationFlags = [.stopCopy, .p2p, .preCopy]
-        #expect(try TransitionTable.path(from: .preCopy, to: .resuming, flags: all).get() == [.running, .runningP2P, .stop, .resuming])
-        #expect(try TransitionTable.path(from: .preCopy, to: .stopCopy, flags: all).get() == [.preCopyP2P, .stopCopy])
-        #expect(try TransitionTable.path(from: .stop, to: .preCopy, flags: all).get() == [.runningP2P, .running, .preCopy])
+        #expect(try TransitionTable.path(from: .preCopy, to: .resuming, flags: all) == [.running, .runningP2P, .stop, .resuming])
+        #expect(try TransitionTable.path(from: .preCopy, to: .stopCopy, flags: all) == [.preCopyP2P, .stopCopy])
+        #expect(try TransitionTable.path(from: .stop, to: .preCopy, flags: all) == [.runningP2P, .running, .preCopy])
         let basic: MigrationFlags = [.stopCopy]
-        #expect(try TransitionTable.path(from: .running, to: .stopCopy, flags: basic).get() == [.stop, .stopCopy])
+        #expect(try TransitionTable.path(from: .running, to: .stopCopy, flags: basic) == [.stop, .stopCopy])
         let preCopyOnly: MigrationFlags = [.stopCopy, .preCopy]
-        #expect(try TransitionTable.path(from: .preCopy, to: .stop, flags: preCopyOnly).get() == [.running, .stop])
-        #expect(try TransitionTable.path(from: .preCopy, to: .stopCopy, flags: preCopyOnly).get() == [.stopCopy])
+        #expect(try TransitionTable.path(from: .preCopy, to: .stop, flags: preCopyOnly) == [.running, .stop])
+        #expect(try TransitionTable.path(from: .preCopy, to: .stopCopy, flags: preCopyOnly) == [.stopCopy])
         let p2p: MigrationFlags = [.stopCopy, .p2p]
-        #expect(try TransitionTable.path(from: .stopCopy, to: .running, flags: p2p).get() == [.stop, .runningP2P, .running])
+        #expect(try TransitionTable.path(from: .stopCopy, to: .running, flags: p2p) == [.stop, .runningP2P, .running])
     }
 
     @Test func sessionArcs() {
@@ -103,6 +104,6 @@ private let requestable = MigrationState.allCases.filter { $0 != .error }
         #expect(MigrationFlags([.stopCopy, .p2p]).description == "STOP_COPY|P2P")
         #expect(MigrationFlags(rawValue: 0x11).description == "STOP_COPY|0x10")
         #expect(MigrationState(name: "pre-copy_p2p") == .preCopyP2P)
-        #expect(MigrationState(uapi: 8) == nil)
+        #expect(MigrationState(rawValue: 8) == nil)
     }
 }

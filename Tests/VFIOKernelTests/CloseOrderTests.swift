@@ -43,7 +43,9 @@ final class TracingKernel: KernelInterface, @unchecked Sendable {
 
 @Suite struct CloseOrderTests {
     private func openAndDrop(_ kernel: TracingKernel, _ device: MockDevice) throws {
-        let opened = try VFIODevice.open(name: device.kernelName, groupNumber: device.groupNumber, kernel: kernel)
+        let opened = try VFIODevice.open(
+            vfioName: device.kernelName, groupNumber: device.groupNumber, kernel: kernel,
+            identity: DeviceIdentity(driverName: "mock", driverVersion: "1"))
         _ = try opened.info()
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import Testing
 import VFIOCore
 import VFIOMigration
+import VFIOMockDevices
 
 private func fixture(_ name: String) throws -> String {
     let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil))
@@ -27,31 +28,27 @@ private func fixture(_ name: String) throws -> String {
     @Test(arguments: ["v1-stopcopy-1dev.vfiomig", "v1-mdev-1dev.vfiomig"])
     func oneDeviceFixturesReplayExactly(name: String) throws {
         let path = try fixture(name)
-        let header = try StreamFileReader(path: path).header
-        let spec = try #require(Migration.replayTargetSpec(for: header.devices[0]))
-        let report = try Migration.replay(path, into: try DeviceEnvironment().open(spec))
+        let spec = try #require(try MockDevices.replayTargetSpecs(forStreamAt: path).first)
+        let report = try Migration.replay(path, into: try DeviceEnvironment.withMockDevices().open(spec))
         #expect(report.matches, "\(report)")
         #expect(report.requestedStates == [.resuming, .stop, .running])
     }
 
     @Test func twoDeviceFixtureLoadsIntoMatchingTargets() throws {
         let path = try fixture("v1-precopy-2dev.vfiomig")
-        let header = try StreamFileReader(path: path).header
-        let env = DeviceEnvironment()
-        let targets = try header.devices.enumerated().map { i, d in
-            try env.open(try #require(Migration.replayTargetSpec(for: d)).replacingOccurrences(of: "mock:replay", with: "mock:t\(i)"))
-        }
+        let env = DeviceEnvironment.withMockDevices()
+        let targets = try MockDevices.replayTargetSpecs(forStreamAt: path, names: { "t\($0)" }).map { try env.open($0) }
         let inspection = try Migration.inspect(path)
-        let (report, _) = try Migration.load(targets, from: path)
+        let report = try Migration.load(targets, from: path, leaving: .running).report
         #expect(report.devices.map(\.bytes) == inspection.devices.map { $0.preCopy.bytes + $0.stopCopy.bytes })
         for target in targets {
-            #expect(try target.migration.currentState() == .running)
+            #expect(try target.currentState() == .running)
         }
     }
 
     @Test func aTargetOfAnotherKindIsRefusedBeforeResuming() throws {
         let path = try fixture("v1-stopcopy-1dev.vfiomig")
-        let target = try DeviceEnvironment().open("mock:other?state=64KiB&flags=stop-copy&compat=other-vendor")
+        let target = try DeviceEnvironment.withMockDevices().open("mock:other?state=64KiB&flags=stop-copy&compat=other-vendor")
         do {
             try Migration.load([target], from: path)
             Issue.record("an incompatible target was loaded")

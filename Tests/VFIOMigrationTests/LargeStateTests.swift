@@ -10,11 +10,12 @@ import Foundation
 import Testing
 import VFIOCore
 import VFIOMigration
+import VFIOMockDevices
 import VFIOMock
 
 @Suite(.serialized) struct LargeStateTests {
     /// A stream header for `devices` as the CLI would write it.
-    static func header(_ devices: [OpenedDevice], _ drivers: [MigrationDriver], options: SaveOptions) throws -> StreamHeader {
+    static func header(_ devices: [VFIODevice], _ drivers: [MigrationDriver], options: SaveOptions) throws -> StreamHeader {
         var descriptors: [DeviceDescriptor] = []
         for (device, driver) in zip(devices, drivers) { descriptors.append(try device.descriptor(flags: driver.flags)) }
         return StreamHeader(
@@ -24,7 +25,7 @@ import VFIOMock
 
     /// Opens a source whose state differs from its original content and a target that holds
     /// other state, so only a complete and correct load makes them equal.
-    static func pair(_ env: DeviceEnvironment, size: UInt64) throws -> (source: OpenedDevice, target: OpenedDevice) {
+    static func pair(_ env: DeviceEnvironment, size: UInt64) throws -> (source: VFIODevice, target: VFIODevice) {
         let source = try env.open("mock:src?state=\(size)&seed=7")
         let target = try env.open("mock:dst?state=\(size)&seed=99")
         source.mock!.mutateState(blocks: 3)
@@ -33,47 +34,49 @@ import VFIOMock
         return (source, target)
     }
 
-    static func expectIdentical(_ source: OpenedDevice, _ target: OpenedDevice, size: UInt64) {
+    static func expectIdentical(_ source: VFIODevice, _ target: VFIODevice, size: UInt64) {
         #expect(target.mock!.stateDigest == source.mock!.stateDigest)
         let last = size - 1
         #expect(target.mock!.stateBytes(at: 0, count: 1) == source.mock!.stateBytes(at: 0, count: 1))
         #expect(target.mock!.stateBytes(at: last, count: 1) == source.mock!.stateBytes(at: last, count: 1))
-        #expect(target.mock!.migrationState == MigrationState.running.uapiValue)
+        #expect(target.mock!.migrationState == MigrationState.running.rawValue)
     }
 
     @Test(arguments: [1, (1 << 20) + 1] as [UInt64])
     func smallStatesRoundTripThroughMemory(size: UInt64) throws {
-        let env = DeviceEnvironment()
+        let env = DeviceEnvironment.withMockDevices()
         let (source, target) = try Self.pair(env, size: size)
         let memory = MemoryCapture(deviceCount: 1)
-        let report = try SaveSession(drivers: [try source.driver()], sink: memory).run()
+        let report = try SaveSession(drivers: [try MigrationDriver(device: source)]).run(into: memory)
         #expect(memory.isComplete)
         #expect(report.devices[0].totalBytes == UInt64(memory.bytes(of: 0).count))
         #expect(report.devices[0].totalBytes > size, "the mock's stream frames every block")
-        try LoadSession(drivers: [try target.driver()], source: memory).run()
+        try LoadSession(drivers: [try MigrationDriver(device: target)]).run(from: memory, leaving: .running)
         Self.expectIdentical(source, target, size: size)
     }
 
     @Test(arguments: [1, (1 << 20) + 1, 1 << 30] as [UInt64])
     func statesRoundTripThroughAStreamFile(size: UInt64) throws {
-        let env = DeviceEnvironment()
+        let env = DeviceEnvironment.withMockDevices()
         let (source, target) = try Self.pair(env, size: size)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("large-state-\(getpid())-\(size).vfio").path
         defer { unlink(path) }
         let clock = ContinuousClock()
         let started = clock.now
 
-        let driver = try source.driver()
+        let driver = try MigrationDriver(device: source)
         let options = SaveOptions()
-        let writer = try StreamFileWriter(path: path, header: try Self.header([source], [driver], options: options))
-        let report = try SaveSession(drivers: [driver], sink: writer, options: options).run()
+        let file = try FileChannel.creating(path)
+        let writer = try StreamOutput(header: try Self.header([source], [driver], options: options), to: file)
+        let report = try SaveSession(drivers: [driver], options: options).run(into: writer)
+        try file.commit()
         let saved = clock.now
         let fileSize = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64)
         #expect(fileSize == writer.bytesWritten)
         #expect(fileSize > report.devices[0].totalBytes)
 
-        let reader = try StreamFileReader(path: path)
-        let loaded = try LoadSession(drivers: [try target.driver()], source: reader).run()
+        let reader = try StreamInput(path: path)
+        let loaded = try LoadSession(drivers: [try MigrationDriver(device: target)]).run(from: reader, leaving: .running)
         #expect(loaded.devices[0].bytes == report.devices[0].totalBytes)
         Self.expectIdentical(source, target, size: size)
         if size >= 1 << 30 {
@@ -96,24 +99,24 @@ import VFIOMock
     /// where it started. The buffers are fixed (one 1 MiB chunk here, one in the mock's
     /// producer, the pipe in the kernel), so growth means something holds on to the state.
     @Test func sixteenGiBSavedToDevNullInBoundedMemory() throws {
-        let env = DeviceEnvironment()
+        let env = DeviceEnvironment.withMockDevices()
         let source = try env.open("mock:big?state=16GiB&flags=stop-copy,p2p")
         source.mock!.mutateState(blocks: 1000)
-        let driver = try source.driver()
-        let options = SaveOptions(preCopy: nil)
-        let writer = try StreamFileWriter(path: "/dev/null", header: try Self.header([source], [driver], options: options))
+        let driver = try MigrationDriver(device: source)
+        let options = SaveOptions(preCopy: false)
+        let writer = try StreamOutput(header: try Self.header([source], [driver], options: options), to: try FileChannel.creating("/dev/null"))
 
         let sampler = ResidentMemorySampler(every: .milliseconds(10))
         let clock = ContinuousClock()
         let started = clock.now
-        let report = try SaveSession(drivers: [driver], sink: writer, options: options).run()
+        let report = try SaveSession(drivers: [driver], options: options).run(into: writer)
         let elapsed = clock.now - started
         let (baseline, peak, samples) = sampler.stop()
 
         let bytes = report.devices[0].totalBytes
         #expect(bytes > 16 << 30)
         #expect(writer.bytesWritten > bytes)
-        #expect(source.mock!.migrationState == MigrationState.stop.uapiValue)
+        #expect(source.mock!.migrationState == MigrationState.stop.rawValue)
         #expect(baseline > 0, "/proc/self/statm was readable")
         #expect(samples >= 10, "the sampler ran during the save")
         let growth = peak - baseline

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VFIOCore
 import VFIOMigration
+import VFIOMockDevices
 
 @Suite struct StreamFileTests {
     private func temporary(_ name: String) -> String {
@@ -9,21 +10,21 @@ import VFIOMigration
     }
 
     @Test func aFullDiskFailsTheSaveAndTheSourceRunsAgain() throws {
-        let env = DeviceEnvironment()
+        let env = DeviceEnvironment.withMockDevices()
         let source = try env.open("mock:src?state=256KiB")
         do {
-            try Migration.save([source], to: "/dev/full", options: SaveOptions(chunkSize: 64 << 10, finalState: .stop))
+            try Migration.save([source], to: "/dev/full", options: SaveOptions(chunkSize: 64 << 10))
             Issue.record("a save to a full disk succeeded")
         } catch {
             #expect(error.errno == .noSpace, "\(error)")
             #expect(error.description.contains("/dev/full"), "\(error)")
             #expect(error.description.contains("RUNNING"), "the error says where the source was left: \(error)")
         }
-        #expect(try source.migration.currentState() == .running)
+        #expect(try source.currentState() == .running)
     }
 
     @Test func everyByteFlipIsCaughtWithItsOffset() throws {
-        let env = DeviceEnvironment()
+        let env = DeviceEnvironment.withMockDevices()
         let path = temporary("flip")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Migration.save([try env.open("mock:s?state=8KiB&flags=stop-copy")], to: path, options: SaveOptions(chunkSize: 4096))
@@ -42,7 +43,7 @@ import VFIOMigration
     }
 
     @Test func aTruncatedStreamAbortsTheLoadAndResetsTheTarget() throws {
-        let env = DeviceEnvironment()
+        let env = DeviceEnvironment.withMockDevices()
         let path = temporary("trunc")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Migration.save([try env.open("mock:s?state=256KiB&flags=stop-copy")], to: path)
@@ -56,6 +57,6 @@ import VFIOMigration
             #expect(error.code == .streamCorrupt)
             #expect(error.description.contains("reset to RUNNING"), "\(error)")
         }
-        #expect(try target.migration.currentState() == .running)
+        #expect(try target.currentState() == .running)
     }
 }

@@ -11,7 +11,8 @@ import VFIOSyscalls
         #expect(opens.count == 1)
         #expect(opens.first?.path == "/dev/vfio/vfio")
         #expect(kernel.kind(of: container.rawValue) == .container)
-        #expect(container.path == "/dev/vfio/vfio")
+        #expect(container.label == "/dev/vfio/vfio")
+        #expect(container.object == "container /dev/vfio/vfio")
     }
 
     @Test func openFailureNamesTheContainerAndErrno() {
@@ -74,9 +75,9 @@ import VFIOSyscalls
     @Test func mapDMAEncodesTheMapStruct() throws {
         let kernel = RecordingKernel()
         let container = try ContainerFD.open(kernel: kernel)
-        try container.mapDMA(vaddr: 0x7F00_0000_0000, iova: 0x10_0000, size: 0x20_0000)
-        try container.mapDMA(vaddr: 0x7F00_0040_0000, iova: 0x40_0000, size: 0x1000, readable: true, writable: false)
-        try container.mapDMA(vaddr: 0x7F00_0080_0000, iova: 0x80_0000, size: 0x1000, readable: false, writable: true)
+        try container.mapDMA(vaddr: 0x7F00_0000_0000, iova: 0x10_0000, size: 0x20_0000, access: .readWrite)
+        try container.mapDMA(vaddr: 0x7F00_0040_0000, iova: 0x40_0000, size: 0x1000, access: .read)
+        try container.mapDMA(vaddr: 0x7F00_0080_0000, iova: 0x80_0000, size: 0x1000, access: .write)
         let calls = kernel.ioctls
         #expect(calls.count == 3)
         for call in calls {
@@ -99,7 +100,7 @@ import VFIOSyscalls
         let container = try ContainerFD.open(kernel: kernel)
         kernel.onIoctl(Req.iommuMapDMA, .fail(.fileExists))
         let error = #expect(throws: SyscallError.self) {
-            try container.mapDMA(vaddr: 0x1000, iova: 0x10_0000, size: 0x2000)
+            try container.mapDMA(vaddr: 0x1000, iova: 0x10_0000, size: 0x2000, access: .readWrite)
         }
         #expect(error?.errno == .fileExists)
         #expect(error?.operation == "VFIO_IOMMU_MAP_DMA[iova 0x100000 size 0x2000]")
@@ -190,10 +191,10 @@ import VFIOSyscalls
     }
 
     @Test(arguments: [(true, 0x1 as UInt32, "START"), (false, 0x2, "STOP")])
-    func setDirtyTrackingEncodesStartOrStop(enabled: Bool, flag: UInt32, word: String) throws {
+    func dirtyTrackingEncodesStartOrStop(enabled: Bool, flag: UInt32, word: String) throws {
         let kernel = RecordingKernel()
         let container = try ContainerFD.open(kernel: kernel)
-        try container.setDirtyTracking(enabled)
+        if enabled { try container.startDirtyTracking() } else { try container.stopDirtyTracking() }
         let call = try #require(kernel.ioctls.only)
         #expect(call.request == 0x3B75)
         #expect(call.kind == .container)
@@ -202,7 +203,9 @@ import VFIOSyscalls
         #expect(call.argumentBytes.u32(4) == flag)
 
         kernel.onIoctl(Req.iommuDirtyPages, on: .container, .fail(.permissionDenied))
-        let error = #expect(throws: SyscallError.self) { try container.setDirtyTracking(enabled) }
+        let error = #expect(throws: SyscallError.self) {
+            if enabled { try container.startDirtyTracking() } else { try container.stopDirtyTracking() }
+        }
         #expect(error?.operation == "VFIO_IOMMU_DIRTY_PAGES[\(word)]")
         #expect(error?.description.contains("EACCES") == true)
     }

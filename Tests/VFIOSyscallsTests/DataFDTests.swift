@@ -84,9 +84,10 @@ import VFIOSyscalls
             return 0
         })
         let info = try data.preCopyInfo()
-        #expect(info.initial == 0x10_0000)
-        #expect(info.dirty == 0x2000)
+        #expect(info.initialBytes == 0x10_0000)
+        #expect(info.dirtyBytes == 0x2000)
         #expect(info.flags == 1)
+        #expect(info.reinitialized)
         let call = try #require(kernel.lastIoctl(0x3B79))
         #expect(call.kind == .data)
         #expect(call.fd == data.rawValue)
@@ -106,8 +107,8 @@ import VFIOSyscalls
     @Test func setNonBlockingGoesToTheDataFd() throws {
         let kernel = RecordingKernel()
         let data = try openTestDataFD(kernel)
-        try data.setNonBlocking(true)
-        try data.setNonBlocking(false)
+        try data.makeNonBlocking()
+        try data.makeBlocking()
         let calls = kernel.calls.filter { $0.syscall == .setNonBlocking }
         #expect(calls.map(\.nonBlocking) == [true, false])
         #expect(calls.allSatisfy { $0.kind == .data && $0.fd == data.rawValue })

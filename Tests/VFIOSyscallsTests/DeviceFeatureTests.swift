@@ -20,16 +20,19 @@ import VFIOSyscalls
 
     // MARK: PROBE
 
-    @Test(arguments: [
-        (6 as Int32, false, true, 0x6_0006 as UInt32), // PROBE | SET | DMA_LOGGING_START
-        (1, true, false, 0x5_0001), // PROBE | GET | MIGRATION
-        (2, true, true, 0x7_0002), // PROBE | GET | SET | MIG_DEVICE_STATE
-        (9, false, false, 0x4_0009), // PROBE | MIG_DATA_SIZE
-    ])
-    func probeEncodesProbeDirectionAndIndex(index: Int32, get: Bool, set: Bool, flags: UInt32) throws {
+    static let probes: [(DeviceFeature, FeatureAccess, UInt32)] = [
+        (.dmaLoggingStart, .set, 0x6_0006), // PROBE | SET | DMA_LOGGING_START
+        (.migration, .get, 0x5_0001), // PROBE | GET | MIGRATION
+        (.migrationDeviceState, [.get, .set], 0x7_0002), // PROBE | GET | SET | MIG_DEVICE_STATE
+        (.migrationDataSize, [], 0x4_0009), // PROBE | MIG_DATA_SIZE
+        (.preCopyInfoV2, .set, 0x6_000C), // PROBE | SET | MIG_PRECOPY_INFOv2
+    ]
+
+    @Test(arguments: probes)
+    func probeEncodesProbeDirectionAndIndex(feature: DeviceFeature, access: FeatureAccess, flags: UInt32) throws {
         let kernel = RecordingKernel()
         let device = try openTestDevice(kernel)
-        #expect(try device.probeFeature(index, get: get, set: set))
+        #expect(try device.probeFeature(feature, for: access))
         _ = try Self.featureCall(kernel, flags: flags, argsz: 8)
     }
 
@@ -38,7 +41,7 @@ import VFIOSyscalls
         let kernel = RecordingKernel()
         let device = try openTestDevice(kernel)
         kernel.onIoctl(Req.deviceFeature, on: .device, .fail(errno))
-        #expect(try device.probeFeature(6, set: true) == false)
+        #expect(try device.probeFeature(.dmaLoggingStart, for: .set) == false)
         #expect(kernel.pendingScripts == 0)
     }
 
@@ -47,7 +50,7 @@ import VFIOSyscalls
         let kernel = RecordingKernel()
         let device = try openTestDevice(kernel)
         kernel.onIoctl(Req.deviceFeature, .fail(errno))
-        let error = #expect(throws: SyscallError.self) { _ = try device.probeFeature(6, set: true) }
+        let error = #expect(throws: SyscallError.self) { _ = try device.probeFeature(.dmaLoggingStart, for: .set) }
         #expect(error?.errno == errno)
         #expect(error?.operation == "VFIO_DEVICE_FEATURE[DMA_LOGGING_START|PROBE|SET]")
         #expect(error?.object == "device 0000:06:0d.0")
@@ -113,7 +116,6 @@ import VFIOSyscalls
         }
         #expect(data.rawValue == dataFD)
         #expect(data.deviceName == deviceName)
-        #expect(data.openedIn == 3)
         #expect(kernel.kind(of: data.rawValue) == .data)
         try data.close()
         #expect(kernel.closeCount(dataFD) == 1)
@@ -193,7 +195,10 @@ import VFIOSyscalls
             try inv.setField(UInt64(0x20_0000), at: 8) // the driver picks 2 MiB
             return 0
         })
-        let ranges: [(iova: UInt64, length: UInt64)] = [(0x1000_0000, 0x40_0000), (0x8000_0000, 0x1000), (0x1_0000_0000, 0x2000_0000)]
+        let ranges = [
+            DMARange(iova: 0x1000_0000, length: 0x40_0000), DMARange(iova: 0x8000_0000, length: 0x1000),
+            DMARange(iova: 0x1_0000_0000, length: 0x2000_0000),
+        ]
         let chosen = try device.startDMALogging(ranges: ranges, pageSize: 4096)
         #expect(chosen == 0x20_0000)
         #expect(tableSeenByKernel == ranges.flatMap { leBytes($0.iova) + leBytes($0.length) })
@@ -213,7 +218,7 @@ import VFIOSyscalls
         let device = try openTestDevice(kernel)
         kernel.onIoctl(Req.deviceFeature, .fail(Errno(rawValue: 7)))
         let error = #expect(throws: SyscallError.self) {
-            _ = try device.startDMALogging(ranges: [(0, 0x1000)], pageSize: 4096)
+            _ = try device.startDMALogging(ranges: [DMARange(iova: 0, length: 0x1000)], pageSize: 4096)
         }
         #expect(error?.description.hasPrefix("VFIO_DEVICE_FEATURE[DMA_LOGGING_START|SET] on device 0000:06:0d.0 failed: E2BIG") == true)
     }

@@ -113,11 +113,11 @@ import VFIOSyscalls
             try inv.setField(UInt64(5), at: 8)
             return 0
         })
-        #expect(try data.preCopyInfo().initial == 5)
+        #expect(try data.preCopyInfo().initialBytes == 5)
         Self.expectRetriedTwice(kernel, .ioctl, request: 0x3B79)
 
         kernel.script(.setNonBlocking, .interrupted(2))
-        try data.setNonBlocking(true)
+        try data.makeNonBlocking()
         Self.expectRetriedTwice(kernel, .setNonBlocking)
     }
 
@@ -159,16 +159,16 @@ import VFIOSyscalls
         try group.setContainer(container)
         try container.setIOMMU(3)
         _ = try container.iommuInfo()
-        try container.mapDMA(vaddr: 0x7000_0000, iova: 0, size: 0x1000)
-        try container.setDirtyTracking(true)
+        try container.mapDMA(vaddr: 0x7000_0000, iova: 0, size: 0x1000, access: .readWrite)
+        try container.startDirtyTracking()
         var bitmap = [UInt64](repeating: 0, count: 1)
         try container.dirtyBitmap(iova: 0, size: 0x1000, pageSize: 0x1000, into: &bitmap)
         let device = try group.openDevice(deviceName)
         _ = try device.info()
         _ = try device.migrationFlags()
         _ = try device.migrationState()
-        _ = try device.probeFeature(6, set: true)
-        _ = try device.startDMALogging(ranges: [(0, 0x1000)], pageSize: 0x1000)
+        _ = try device.probeFeature(.dmaLoggingStart, for: .set)
+        _ = try device.startDMALogging(ranges: [DMARange(iova: 0, length: 0x1000)], pageSize: 0x1000)
         try device.dmaLoggingReport(iova: 0, length: 0x1000, pageSize: 0x1000, into: &bitmap)
         try device.stopDMALogging()
         kernel.onIoctl(Req.deviceFeature, .answer { inv throws(Errno) in
@@ -217,7 +217,7 @@ import VFIOSyscalls
             try inv.setField(UInt32(5), at: 8)
             return 0
         })
-        try container.setDirtyTracking(false)
+        try container.stopDirtyTracking()
         #expect(kernel.pendingScripts == 1)
         #expect(try device.migrationState() == 5)
         #expect(kernel.pendingScripts == 0)

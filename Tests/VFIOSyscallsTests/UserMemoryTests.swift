@@ -57,7 +57,7 @@ func errnoOf(_ access: () throws(Errno) -> Void) -> Errno? {
             outcomes["store argument"] = errnoOf { () throws(Errno) in try inv.setField(UInt64(0x1000), at: 8) }
             return 0
         })
-        let chosen = try device.startDMALogging(ranges: [(0xABC0_0000, 0x1000)], pageSize: 4096)
+        let chosen = try device.startDMALogging(ranges: [DMARange(iova: 0xABC0_0000, length: 0x1000)], pageSize: 4096)
         #expect(chosen == 0x1000)
         #expect(tableIova == 0xABC0_0000)
         #expect(outcomes["load table"] == .some(nil))

@@ -70,3 +70,11 @@ func formatBytes(_ n: UInt64) -> String {
     }
     return i == 0 ? "\(n) B" : String(format: "%.2f %@", value, units[i])
 }
+
+/// Durations for people: "349 µs", "12.5 ms", "2.31 s".
+func formatDuration(_ d: Duration) -> String {
+    let seconds = d.seconds
+    if seconds < 1e-3 { return String(format: "%.0f µs", seconds * 1e6) }
+    if seconds < 1 { return String(format: "%.1f ms", seconds * 1e3) }
+    return String(format: "%.2f s", seconds)
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VFIOCore
 import VFIOMigration
+import VFIOMockDevices
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +28,7 @@ struct DemoCommand: ParsableCommand {
         try reporting {
             guard devices >= 1 && devices <= 8 else { throw CLIError(message: "--devices takes 1 to 8", code: .usage) }
             let size = try parseSize(state)
-            let env = DeviceEnvironment()
+            let env = DeviceEnvironment.withMockDevices()
             let options = "state=\(size)&flags=stop-copy,p2p,pre-copy&dirty-rate=4/1MiB"
             let sources = try (0..<devices).map { try env.open("mock:src\($0)?\(options)&seed=\(100 + $0)") }
             let targets = try (0..<devices).map { try env.open("mock:dst\($0)?\(options)&seed=\(200 + $0)") }
@@ -44,15 +45,15 @@ struct DemoCommand: ParsableCommand {
             for d in save.devices {
                 say("  saved \(d.name): pre-copy \(formatBytes(d.preCopyBytes)), stop-copy \(formatBytes(d.stopCopyBytes)), \(d.chunks) chunks")
             }
-            say("  pre-copy rounds: \(save.preCopyRounds)\(save.preCopyConverged ? " (converged)" : ""); stop-copy phase took \(save.stopCopyDuration)")
+            say("  pre-copy rounds: \(save.rounds.count)\(save.converged == true ? " (converged)" : ""); downtime \(formatDuration(save.timings.downtime))")
 
             let summary = try Migration.verify(path)
             say("stream \(path): \(formatBytes(summary.streamLength)), \(summary.recordCount) records, every checksum verified; loaded into the targets")
             let identical = zip(sources, targets).map { $0.mock!.stateDigest == $1.mock!.stateDigest }
-            let sourceStates = try sources.map { try $0.migration.currentState() }
-            let targetStates = try targets.map { try $0.migration.currentState() }
+            let sourceStates = try sources.map { try $0.currentState() }
+            let targetStates = try targets.map { try $0.currentState() }
             for (i, same) in identical.enumerated() {
-                say("  \(targets[i].displayName): \(same ? "identical state to" : "STATE DIFFERS FROM") \(sources[i].displayName); source \(sourceStates[i]), target \(targetStates[i])")
+                say("  \(targets[i].name): \(same ? "identical state to" : "STATE DIFFERS FROM") \(sources[i].name); source \(sourceStates[i]), target \(targetStates[i])")
             }
             if json {
                 try printJSON(Result(

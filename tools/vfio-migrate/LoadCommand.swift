@@ -19,7 +19,7 @@ struct LoadCommand: ParsableCommand {
             }
             let env = environment.make()
             let targets = try devices.map { try env.open($0) }
-            let (report, _) = try Migration.load(targets, from: input, options: LoadOptions(finalState: final))
+            let report = try Migration.load(targets, from: input, leaving: final == .running ? .running : .stopped).report
             if json { return try printJSON(report) }
             for d in report.devices {
                 print("\(d.name): loaded \(formatBytes(d.bytes)) in \(d.chunks) chunks, now \(final)")

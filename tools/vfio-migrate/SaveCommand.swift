@@ -23,14 +23,15 @@ struct SaveCommand: ParsableCommand {
             let env = environment.make()
             let sources = try devices.map { try env.open($0) }
             let targets = try target.isEmpty ? nil : target.map { try env.open($0) }
-            let options = SaveOptions(chunkSize: try parseSize(chunkSize), preCopy: noPreCopy ? nil : PreCopyPolicy(), finalState: final)
-            let (report, _) = try Migration.save(sources, to: output, options: options, checkingTargets: targets)
+            let options = SaveOptions(chunkSize: try parseSize(chunkSize), preCopy: !noPreCopy)
+            let report = try Migration.save(
+                sources, to: output, options: options, leaving: final == .running ? .running : .stopped, checkingTargets: targets).report
             if output == "-" { return }
             if json { return try printJSON(report) }
             for d in report.devices {
                 print("\(d.name): \(formatBytes(d.totalBytes)) in \(d.chunks) chunks (pre-copy \(formatBytes(d.preCopyBytes)), stop-copy \(formatBytes(d.stopCopyBytes)))")
             }
-            print("pre-copy rounds \(report.preCopyRounds)\(report.preCopyConverged ? " (converged)" : ""), stop-copy took \(report.stopCopyDuration)")
+            print("pre-copy rounds \(report.rounds.count)\(report.converged == true ? " (converged)" : ""), downtime \(formatDuration(report.timings.downtime))")
             print("wrote \(output); devices left in \(final)")
         }
     }

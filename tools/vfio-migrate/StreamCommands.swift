@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VFIOCore
 import VFIOMigration
+import VFIOMockDevices
 import VFIOStream
 
 struct InspectCommand: ParsableCommand {
@@ -70,7 +71,7 @@ struct CompatCommand: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let reader = try StreamFileReader(path: file)
+            let reader = try StreamInput(path: file)
             let env = environment.make()
             guard devices.count == reader.deviceCount else {
                 throw CLIError(message: "the stream carries \(reader.deviceCount) device(s); name that many targets", code: .usage)
@@ -121,9 +122,11 @@ struct ReplayCommand: ParsableCommand {
 
     /// A mock target shaped like the captured device (streams saved from mock devices).
     func defaultMock() throws -> String {
-        let header = try StreamFileReader(path: file).header
-        guard let d = header.devices.first, let spec = Migration.replayTargetSpec(for: d) else {
-            throw CLIError(message: "the stream was not saved from a mock device: name a target with --device", code: .usage)
+        guard file != "-" else {
+            throw CLIError(message: "a replay from standard input needs --device (the stream cannot be read twice)", code: .usage)
+        }
+        guard let spec = try MockDevices.replayTargetSpecs(forStreamAt: file).first else {
+            throw CLIError(message: "the stream carries no device", code: .usage)
         }
         return spec
     }

@@ -1,8 +1,7 @@
 // The engine's error: what failed, on which device, the errno when a system call said no,
-// and where a migration left the device. Codes are an extensible struct, so adding one never
-// breaks a client's switch.
-import SystemPackage
-import VFIOBuffers
+// where the failing device was, and where every device the operation held was left, as
+// values a VMM can test ("is my source still RUNNING?"). Codes are an extensible struct, so
+// adding one never breaks a client's switch.
 
 public struct VFIOError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -27,46 +26,47 @@ public struct VFIOError: Error, Sendable, CustomStringConvertible {
         public static let cancelled = Code("cancelled")
         public static let notFound = Code("not found")
         public static let invalidArgument = Code("invalid argument")
+        /// The embedder called the engine out of order (a step before setup, twice, after the end).
+        public static let invalidUse = Code("invalid use")
+        /// A peer did not answer in time.
+        public static let timedOut = Code("timed out")
+        /// The peer could not be authenticated, or is not allowed.
+        public static let authenticationFailed = Code("authentication failed")
     }
 
-    /// Where a device was when the error was raised.
-    public struct DeviceStateReport: Sendable, Equatable, CustomStringConvertible {
+    /// The failing device's state around the failure.
+    public struct DeviceStateReport: Sendable, Equatable {
         public var requested: MigrationState?
         /// The state read back after the failure; nil when it could not be read.
         public var observed: MigrationState?
-        /// What recovery did, if any ("returned to RUNNING", "reset to RUNNING").
-        public var recovery: String?
 
-        public init(requested: MigrationState? = nil, observed: MigrationState? = nil, recovery: String? = nil) {
+        public init(requested: MigrationState? = nil, observed: MigrationState? = nil) {
             self.requested = requested
             self.observed = observed
-            self.recovery = recovery
-        }
-
-        public var description: String {
-            var parts: [String] = []
-            if let observed { parts.append("device is in \(observed)") } else { parts.append("device state unknown") }
-            if let requested { parts.append("requested \(requested)") }
-            if let recovery { parts.append(recovery) }
-            return parts.joined(separator: ", ")
         }
     }
 
     public var code: Code
-    /// Lowercase, starts with what failed: "failed to enter STOP_COPY".
+    /// Lowercase, starts with what failed: "failed to enter STOP_COPY from PRE_COPY".
     public var message: String
     public var device: String?
     /// The system call and sub-operation, e.g. "VFIO_DEVICE_FEATURE[MIG_DEVICE_STATE|SET]".
     public var operation: String?
-    public var errno: Errno?
+    public var errno: ErrorNumber?
     public var state: DeviceStateReport?
-    /// Where a failed save or load left every device it held, e.g. "source devices: mock:a
-    /// returned to RUNNING; mock:b reset to RUNNING". Printed after everything about the failure.
-    public var outcome: String?
+    /// Where the failed operation left every device it held (sources returned to RUNNING,
+    /// targets reset, or what could not be done), in the order the devices were given.
+    public var outcomes: [DeviceOutcome] = []
+    /// An obvious next step for a person ("bind it to vfio-pci"), when there is one.
+    public var hint: String?
+    /// What a save did before it failed.
+    public var saveReport: SaveReport?
+    /// What a load did before it failed.
+    public var loadReport: LoadReport?
 
     public init(
         _ code: Code, _ message: String, device: String? = nil, operation: String? = nil,
-        errno: Errno? = nil, state: DeviceStateReport? = nil
+        errno: ErrorNumber? = nil, state: DeviceStateReport? = nil, hint: String? = nil
     ) {
         self.code = code
         self.message = message
@@ -74,37 +74,60 @@ public struct VFIOError: Error, Sendable, CustomStringConvertible {
         self.operation = operation
         self.errno = errno
         self.state = state
+        self.hint = hint
     }
 
+    /// The outcome of the device the error is about, when the operation reported one.
+    public var failingDeviceOutcome: DeviceOutcome? { outcomes.first { $0.device == device } }
+
+    /// One line: what failed, on which device, the call and errno, the device's state and
+    /// what recovery did, then every other device's outcome.
     public var description: String {
         var text = message
         if let device { text += " on \(device)" }
         if let operation {
             text += ": \(operation)"
-            if let errno { text += " \(Self.errnoName(errno))" }
+            if let errno { text += " \(errno)" }
         } else if let errno {
-            text += ": \(Self.errnoName(errno))"
+            text += ": \(errno)"
         }
-        if let state { text += " (\(state))" }
-        if let outcome { text += "; \(outcome)" }
+        var details: [String] = []
+        if let state {
+            details.append(state.observed.map { "device is in \($0)" } ?? "device state unknown")
+            if let requested = state.requested { details.append("requested \(requested)") }
+        }
+        let own = failingDeviceOutcome
+        if let own { details.append(own.recoveryDescription) }
+        if !details.isEmpty { text += " (\(details.joined(separator: ", ")))" }
+        // One device that is itself the failing one needs no list; a sink, a stream or
+        // several devices do.
+        if outcomes.count > 1 || (own == nil && !outcomes.isEmpty) {
+            for role in [DeviceOutcome.Role.source, .target] {
+                let group = outcomes.filter { $0.role == role }
+                if group.isEmpty { continue }
+                text += "; \(role) devices: " + group.map(\.description).joined(separator: "; ")
+            }
+        }
+        if let hint { text += " (hint: \(hint))" }
         return text
     }
 
-    /// Symbolic errno plus its text, e.g. "EINVAL (Invalid argument)".
-    public static func errnoName(_ e: Errno) -> String {
-        "\(errnoSymbol(e.rawValue) ?? "errno \(e.rawValue)") (\(e.description))"
-    }
-
     /// The code an errno from the kernel most likely means.
-    public static func code(for errno: Errno) -> Code {
-        switch errno.rawValue {
-        case 25, 95: .notSupported
-        case 1, 13: .permissionDenied
-        case 16: .busy
-        case 19: .sessionEnded
-        case 12, 24, 28, 122: .resourceExhausted
-        case 2, 6: .notFound
+    public static func code(for errno: ErrorNumber) -> Code {
+        switch errno {
+        case .noIoctl, .notSupported: .notSupported
+        case .notPermitted, .permissionDenied: .permissionDenied
+        case .busy: .busy
+        case .noDevice: .sessionEnded
+        case .noMemory, .tooManyOpenFiles, .noSpace, .diskQuotaExceeded: .resourceExhausted
+        case .noSuchFileOrDirectory, .noSuchDeviceOrAddress: .notFound
+        case .timedOut: .timedOut
         default: .ioFailure
         }
+    }
+
+    /// An embedder's call out of order.
+    public static func invalidUse(_ message: String, device: String? = nil) -> VFIOError {
+        VFIOError(.invalidUse, message, device: device)
     }
 }

@@ -1,7 +1,7 @@
 // The v2 migration states as Swift values, with their uAPI numbers.
-@_exported import VFIOStream
+import VFIOStream
 
-/// A device's migration state (enum vfio_device_mig_state).
+/// A device's migration state; `rawValue` is the uAPI number (enum vfio_device_mig_state).
 public enum MigrationState: UInt32, CaseIterable, Sendable, Codable, CustomStringConvertible {
     case error = 0
     case stop = 1
@@ -11,10 +11,6 @@ public enum MigrationState: UInt32, CaseIterable, Sendable, Codable, CustomStrin
     case runningP2P = 5
     case preCopy = 6
     case preCopyP2P = 7
-
-    /// The uAPI value; `nil` for values the kernel does not define (8 and up).
-    public init?(uapi value: UInt32) { self.init(rawValue: value) }
-    public var uapiValue: UInt32 { rawValue }
 
     /// The kernel's spelling, as people see it in logs and docs.
     public var description: String {

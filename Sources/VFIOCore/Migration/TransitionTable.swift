@@ -2,6 +2,7 @@
 // feature; `path` applies the kernel's rule for devices that lack some states (step through a
 // missing state by looking it up again). Tests check every path against an independent
 // breadth-first search over the direct arcs with saving states never interior.
+import VFIOStream
 
 /// One direct arc a driver implements.
 public struct MigrationArc: Hashable, Sendable, CustomStringConvertible {
@@ -92,38 +93,37 @@ public enum TransitionTable {
     }
 
     /// Checks a request the way the kernel would, without issuing it.
-    public static func validate(
+    public static func check(
         from current: MigrationState, to target: MigrationState, flags: MigrationFlags
-    ) -> TransitionRefusal? {
-        if target == .error { return .targetIsError }
-        if current == .error || !current.isSupported(by: flags) { return .currentUnsupported(current, flags) }
-        if !target.isSupported(by: flags) { return .targetUnsupported(target, flags) }
+    ) throws(TransitionRefusal) {
+        if target == .error { throw .targetIsError }
+        if current == .error || !current.isSupported(by: flags) { throw .currentUnsupported(current, flags) }
+        if !target.isSupported(by: flags) { throw .targetUnsupported(target, flags) }
         if current == .stopCopy && (target == .preCopy || target == .preCopyP2P) {
-            return .forbidden(current, target)
+            throw .forbidden(current, target)
         }
-        return nil
     }
 
     /// The states the kernel steps through from `current` to reach `target` (excluding
     /// `current`, ending with `target`; empty when they are equal).
     public static func path(
         from current: MigrationState, to target: MigrationState, flags: MigrationFlags
-    ) -> Result<[MigrationState], TransitionRefusal> {
-        if let refusal = validate(from: current, to: target, flags: flags) { return .failure(refusal) }
+    ) throws(TransitionRefusal) -> [MigrationState] {
+        try check(from: current, to: target, flags: flags)
         var steps: [MigrationState] = []
         var at = current
         while at != target {
-            guard var next = nextHop(from: at, to: target) else { return .failure(.forbidden(current, target)) }
+            guard var next = nextHop(from: at, to: target) else { throw .forbidden(current, target) }
             // A state this device lacks is stepped over by looking it up again (the kernel's rule).
             while !next.isSupported(by: flags) {
-                guard let skip = nextHop(from: next, to: target) else { return .failure(.forbidden(current, target)) }
+                guard let skip = nextHop(from: next, to: target) else { throw .forbidden(current, target) }
                 next = skip
             }
             steps.append(next)
             at = next
             precondition(steps.count <= columns.count, "transition table loops from \(current) to \(target)")
         }
-        return .success(steps)
+        return steps
     }
 
     /// Arcs that end the current data session (the fd goes dead).

@@ -1,32 +1,56 @@
 // Where saved device state goes and where loaded state comes from. The stream format
-// implements these (VFIOMigration's stream writer and reader); tests implement them in memory.
+// implements these (VFIOMigration's stream writer and reader); a VMM implements them to carry
+// device state inside its own migration stream; tests implement them in memory.
 import VFIOBuffers
+import VFIOStream
+
+/// A piece of one device's migration data, lying in a buffer the engine owns.
+public struct StateChunk: Sendable, Hashable {
+    /// Index of the device in the session's device list (the stream's device index).
+    public var device: Int
+    public var phase: StatePhase
+    /// Position of the first byte in the device's data stream.
+    public var offset: UInt64
+    /// Where the bytes are in the buffer handed over with the chunk.
+    public var payload: Range<Int>
+
+    public init(device: Int, phase: StatePhase, offset: UInt64, payload: Range<Int>) {
+        self.device = device
+        self.phase = phase
+        self.offset = offset
+        self.payload = payload
+    }
+}
 
 /// Receives the device state a save produces, chunk by chunk, in stream order.
 public protocol SaveSink: AnyObject {
     /// Bytes to leave free in front of each payload, so a record header can be written in
     /// place and the payload never copied.
     var payloadOffset: Int { get }
-    /// `buffer[payload]` holds `payload.count` bytes of device `device`'s state starting at
-    /// byte `offset` of its stream; `buffer[0..<payloadOffset]` is free for the sink's use.
-    func deviceState(device: Int, phase: MigrationState, offset: UInt64, buffer: IOBuffer, payload: Range<Int>) throws(VFIOError)
-    func preCopyProgress(device: Int, info: PreCopyInfo) throws(VFIOError)
-    func endOfDevice(device: Int, totalBytes: UInt64, chunks: UInt64) throws(VFIOError)
-    func endOfStream() throws(VFIOError)
+    /// `buffer[chunk.payload]` holds the chunk; `buffer[chunk.payload.lowerBound -
+    /// payloadOffset ..< chunk.payload.lowerBound]` is free for the sink's use. The buffer is
+    /// reused for the next chunk once this returns.
+    func writeState(_ chunk: StateChunk, from buffer: IOBuffer) throws(VFIOError)
+    /// PRECOPY_INFO as read after a pre-copy iteration (observability).
+    func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError)
+    /// Device `device`'s data stream is complete.
+    func endDevice(_ device: Int) throws(VFIOError)
+    /// Every device ended; nothing follows.
+    func endStream() throws(VFIOError)
 }
 
 /// One step of a stream being loaded.
 public enum LoadEvent {
-    /// `buffer[payload]` is device `device`'s state at byte `offset` of its stream.
-    case deviceState(device: Int, phase: MigrationState, offset: UInt64, buffer: IOBuffer, payload: Range<Int>)
-    case preCopyProgress(device: Int, info: PreCopyInfo)
+    /// `buffer[chunk.payload]` is device `chunk.device`'s state at byte `chunk.offset`.
+    case state(StateChunk, IOBuffer)
+    case progress(device: Int, info: PreCopyInfo)
     case endOfDevice(device: Int, totalBytes: UInt64)
     /// The stream is complete and every check passed.
     case endOfStream
 }
 
-/// Yields a saved stream's contents in order; throws `.streamCorrupt`/`.streamIncompatible`
-/// with the byte offset of the first problem.
+/// Yields a saved stream's contents in order (the pull form of a load); throws
+/// `.streamCorrupt`/`.streamIncompatible` with the byte offset of the first problem.
 public protocol LoadSource: AnyObject {
     /// Number of devices the stream carries.
     var deviceCount: Int { get }

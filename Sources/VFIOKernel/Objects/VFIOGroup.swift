@@ -3,7 +3,7 @@
 import VFIOCore
 import VFIOSyscalls
 
-public final class VFIOGroup: @unchecked Sendable {
+public final class VFIOGroup: Sendable {
     let fd: GroupFD
     public let number: Int
     public let container: VFIOContainer
@@ -13,15 +13,15 @@ public final class VFIOGroup: @unchecked Sendable {
         self.number = number
         self.container = container
         let path = "\(devRoot)/vfio/\(number)"
-        fd = try VFIOError.wrap { () throws(SyscallError) in try GroupFD.open(path, kernel: container.kernel) }
-        let status = try VFIOError.wrap { () throws(SyscallError) in try fd.status() }
+        fd = try VFIOError.wrapping { () throws(SyscallError) in try GroupFD.open(path, kernel: container.kernel) }
+        let status = try VFIOError.wrapping { () throws(SyscallError) in try fd.status() }
         guard status.viable else {
             throw VFIOError(
-                .busy, "IOMMU group \(number) is not viable: bind every device in it to vfio-pci (or unbind it)",
-                device: "group \(path)")
+                .busy, "IOMMU group \(number) is not viable", device: "group \(path)",
+                hint: "bind every device in IOMMU group \(number) to vfio-pci, or unbind it")
         }
         if !status.containerSet {
-            try VFIOError.wrap { () throws(SyscallError) in try fd.setContainer(container.fd) }
+            try VFIOError.wrapping { () throws(SyscallError) in try fd.setContainer(container.fd) }
         }
         try container.ensureIOMMU()
     }
@@ -33,10 +33,10 @@ public final class VFIOGroup: @unchecked Sendable {
 
     /// VFIO_GROUP_GET_STATUS.
     public func status() throws(VFIOError) -> GroupStatus {
-        try VFIOError.wrap { () throws(SyscallError) in try fd.status() }
+        try VFIOError.wrapping { () throws(SyscallError) in try fd.status() }
     }
 
     func openDeviceFD(_ name: String) throws(VFIOError) -> DeviceFD {
-        try VFIOError.wrap { () throws(SyscallError) in try fd.openDevice(name) }
+        try VFIOError.wrapping { () throws(SyscallError) in try fd.openDevice(name) }
     }
 }

@@ -1,33 +1,13 @@
-// The container fd (/dev/vfio/vfio): the only type that can issue container ioctls, so a
-// request number shared with a device ioctl (0x3B75 is both VFIO_IOMMU_DIRTY_PAGES and
-// VFIO_DEVICE_FEATURE) can never reach the wrong kind of fd.
+// Container ioctls (/dev/vfio/vfio): only a ContainerFD has them, so a request number shared
+// with a device ioctl (0x3B75 is both VFIO_IOMMU_DIRTY_PAGES and VFIO_DEVICE_FEATURE) can never
+// reach the wrong kind of fd.
 import CVFIO
 import SystemPackage
 
-public struct ContainerFD: ~Copyable {
-    public let kernel: any KernelInterface
-    public let rawValue: CInt
-    public let path: String
-
-    public static func open(_ path: String = "/dev/vfio/vfio", kernel: any KernelInterface) throws(SyscallError) -> ContainerFD {
-        let fd = try retryingInterrupts("open", on: "container \(path)") { () throws(Errno) in
-            try kernel.open(path, .readWrite)
-        }
-        return ContainerFD(kernel: kernel, rawValue: fd, path: path)
-    }
-
-    private init(kernel: any KernelInterface, rawValue: CInt, path: String) {
-        self.kernel = kernel
-        self.rawValue = rawValue
-        self.path = path
-    }
-
-    deinit { try? kernel.close(rawValue) }
-
-    var object: String { "container \(path)" }
-
-    private func call(_ name: String, _ request: UInt, _ argument: IoctlArgument) throws(SyscallError) -> CInt {
-        try retryingInterrupts(name, on: object) { () throws(Errno) in try kernel.ioctl(rawValue, request, argument) }
+extension KernelFD where Kind == ContainerKind {
+    /// Opens the container device at its usual path, /dev/vfio/vfio.
+    package static func open(kernel: any KernelInterface) throws(SyscallError) -> ContainerFD {
+        try open("/dev/vfio/vfio", kernel: kernel)
     }
 
     /// VFIO_GET_API_VERSION.
@@ -65,11 +45,12 @@ public struct ContainerFD: ~Copyable {
         throw SyscallError(operation: "VFIO_IOMMU_GET_INFO", object: object, errno: .overflow)
     }
 
-    /// VFIO_IOMMU_MAP_DMA.
-    public func mapDMA(vaddr: UInt64, iova: UInt64, size: UInt64, readable: Bool = true, writable: Bool = true) throws(SyscallError) {
+    /// VFIO_IOMMU_MAP_DMA of process memory at `vaddr`. Package-only: the public way in is a
+    /// memory object that owns the mapping (VFIOKernel), never a bare address.
+    package func mapDMA(vaddr: UInt64, iova: UInt64, size: UInt64, access: DMAAccess) throws(SyscallError) {
         var map = cvfio_iommu_type1_dma_map()
         map.argsz = UInt32(MemoryLayout<cvfio_iommu_type1_dma_map>.size)
-        map.flags = (readable ? UInt32(CVFIO_DMA_MAP_FLAG_READ) : 0) | (writable ? UInt32(CVFIO_DMA_MAP_FLAG_WRITE) : 0)
+        map.flags = (access.contains(.read) ? UInt32(CVFIO_DMA_MAP_FLAG_READ) : 0) | (access.contains(.write) ? UInt32(CVFIO_DMA_MAP_FLAG_WRITE) : 0)
         map.vaddr = vaddr
         map.iova = iova
         map.size = size
@@ -132,16 +113,25 @@ public struct ContainerFD: ~Copyable {
         }
     }
 
-    /// VFIO_IOMMU_DIRTY_PAGES with START or STOP.
-    public func setDirtyTracking(_ enabled: Bool) throws(SyscallError) {
+    /// VFIO_IOMMU_DIRTY_PAGES with START: every mapping gets a kernel bitmap.
+    public func startDirtyTracking() throws(SyscallError) {
+        try dirtyPagesControl(UInt32(CVFIO_IOMMU_DIRTY_PAGES_FLAG_START), "START")
+    }
+
+    /// VFIO_IOMMU_DIRTY_PAGES with STOP: the kernel frees its bitmaps.
+    public func stopDirtyTracking() throws(SyscallError) {
+        try dirtyPagesControl(UInt32(CVFIO_IOMMU_DIRTY_PAGES_FLAG_STOP), "STOP")
+    }
+
+    private func dirtyPagesControl(_ flag: UInt32, _ name: String) throws(SyscallError) {
         let size = MemoryLayout<cvfio_iommu_type1_dirty_bitmap>.size
         var header = cvfio_iommu_type1_dirty_bitmap()
         header.argsz = UInt32(size)
-        header.flags = UInt32(enabled ? CVFIO_IOMMU_DIRTY_PAGES_FLAG_START : CVFIO_IOMMU_DIRTY_PAGES_FLAG_STOP)
+        header.flags = flag
         var arg = ArgumentBuffer(byteCount: size)
         arg.store(header)
         _ = try arg.withArgument { (a) throws(SyscallError) in
-            try call("VFIO_IOMMU_DIRTY_PAGES[\(enabled ? "START" : "STOP")]", UInt(CVFIO_IOMMU_DIRTY_PAGES), a)
+            try call("VFIO_IOMMU_DIRTY_PAGES[\(name)]", UInt(CVFIO_IOMMU_DIRTY_PAGES), a)
         }
     }
 

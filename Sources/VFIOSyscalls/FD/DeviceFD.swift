@@ -1,26 +1,10 @@
-// The device fd: device ioctls and VFIO_DEVICE_FEATURE only.
+// Device ioctls and VFIO_DEVICE_FEATURE, on the fd VFIO_GROUP_GET_DEVICE_FD returned.
 import CVFIO
 import SystemPackage
 
-public struct DeviceFD: ~Copyable {
-    public let kernel: any KernelInterface
-    public let rawValue: CInt
-    /// The name the device was opened by (PCI address or mdev UUID); every error carries it.
-    public let name: String
-
-    init(kernel: any KernelInterface, rawValue: CInt, name: String) {
-        self.kernel = kernel
-        self.rawValue = rawValue
-        self.name = name
-    }
-
-    deinit { try? kernel.close(rawValue) }
-
-    var object: String { "device \(name)" }
-
-    private func call(_ name: String, _ request: UInt, _ argument: IoctlArgument) throws(SyscallError) -> CInt {
-        try retryingInterrupts(name, on: object) { () throws(Errno) in try kernel.ioctl(rawValue, request, argument) }
-    }
+extension KernelFD where Kind == DeviceKind {
+    /// The name the device was opened by (PCI address or mdev UUID).
+    public var name: String { label }
 
     /// VFIO_DEVICE_GET_INFO.
     public func info() throws(SyscallError) -> DeviceInfo {
@@ -106,51 +90,32 @@ public struct DeviceFD: ~Copyable {
 }
 
 // VFIO_DEVICE_FEATURE: an 8-byte header (argsz, flags = direction | index) and a payload.
-extension DeviceFD {
-    static func featureName(_ index: Int32, _ direction: UInt32) -> String {
-        let names: [Int32: String] = [
-            Int32(CVFIO_DEVICE_FEATURE_MIGRATION): "MIGRATION",
-            Int32(CVFIO_DEVICE_FEATURE_MIG_DEVICE_STATE): "MIG_DEVICE_STATE",
-            Int32(CVFIO_DEVICE_FEATURE_DMA_LOGGING_START): "DMA_LOGGING_START",
-            Int32(CVFIO_DEVICE_FEATURE_DMA_LOGGING_STOP): "DMA_LOGGING_STOP",
-            Int32(CVFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT): "DMA_LOGGING_REPORT",
-            Int32(CVFIO_DEVICE_FEATURE_MIG_DATA_SIZE): "MIG_DATA_SIZE",
-            Int32(CVFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2): "MIG_PRECOPY_INFOv2",
-        ]
-        var parts: [String] = []
-        if direction & UInt32(CVFIO_DEVICE_FEATURE_PROBE) != 0 { parts.append("PROBE") }
-        if direction & UInt32(CVFIO_DEVICE_FEATURE_GET) != 0 { parts.append("GET") }
-        if direction & UInt32(CVFIO_DEVICE_FEATURE_SET) != 0 { parts.append("SET") }
-        return "VFIO_DEVICE_FEATURE[\(names[index] ?? "feature \(index)")|\(parts.joined(separator: "|"))]"
-    }
-
+extension KernelFD where Kind == DeviceKind {
     /// Issues one feature call with `payloadSize` bytes of payload filled by `fill`; returns the
     /// buffer as the kernel left it (payload at offset 8).
     func feature(
-        _ index: Int32, _ direction: UInt32, payloadSize: Int, extra: [UserRegion] = [],
+        _ feature: DeviceFeature, _ direction: UInt32, payloadSize: Int, extra: [UserRegion] = [],
         fill: (inout ArgumentBuffer) -> Void = { _ in }
     ) throws(SyscallError) -> ArgumentBuffer {
         let size = MemoryLayout<cvfio_device_feature>.size + payloadSize
         var header = cvfio_device_feature()
         header.argsz = UInt32(size)
-        header.flags = direction | UInt32(index)
+        header.flags = direction | feature.rawValue
         var arg = ArgumentBuffer(byteCount: size)
         arg.store(header)
         fill(&arg)
         _ = try arg.withArgument(extra: extra) { (a) throws(SyscallError) in
-            try call(Self.featureName(index, direction), UInt(CVFIO_DEVICE_FEATURE), a)
+            try call(feature.operationName(direction), UInt(CVFIO_DEVICE_FEATURE), a)
         }
         return arg
     }
 
-    /// PROBE: true when the device supports feature `index` in `direction` (GET and/or SET).
-    /// ENOTTY, EINVAL and EOPNOTSUPP mean "no"; other errors are thrown.
-    public func probeFeature(_ index: Int32, get: Bool = false, set: Bool = false) throws(SyscallError) -> Bool {
-        var direction = UInt32(CVFIO_DEVICE_FEATURE_PROBE)
-        if get { direction |= UInt32(CVFIO_DEVICE_FEATURE_GET) }
-        if set { direction |= UInt32(CVFIO_DEVICE_FEATURE_SET) }
+    /// PROBE: true when the device supports `feature` for `access` (GET and/or SET; empty asks
+    /// whether the feature exists at all). ENOTTY, EINVAL and EOPNOTSUPP mean "no"; other
+    /// errors are thrown.
+    public func probeFeature(_ feature: DeviceFeature, for access: FeatureAccess) throws(SyscallError) -> Bool {
         do {
-            _ = try feature(index, direction, payloadSize: 0)
+            _ = try self.feature(feature, UInt32(CVFIO_DEVICE_FEATURE_PROBE) | access.rawValue, payloadSize: 0)
             return true
         } catch where error.errno == .noIoctl || error.errno == .invalidArgument || error.errno == .operationNotSupported {
             return false
@@ -159,14 +124,14 @@ extension DeviceFD {
 
     /// GET VFIO_DEVICE_FEATURE_MIGRATION: the raw VFIO_MIGRATION_* flags.
     public func migrationFlags() throws(SyscallError) -> UInt64 {
-        let arg = try feature(Int32(CVFIO_DEVICE_FEATURE_MIGRATION), UInt32(CVFIO_DEVICE_FEATURE_GET),
+        let arg = try feature(.migration, UInt32(CVFIO_DEVICE_FEATURE_GET),
                               payloadSize: MemoryLayout<cvfio_device_feature_migration>.size)
         return arg.load(cvfio_device_feature_migration.self, at: 8).flags
     }
 
     /// GET VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: the raw state value.
     public func migrationState() throws(SyscallError) -> UInt32 {
-        let arg = try feature(Int32(CVFIO_DEVICE_FEATURE_MIG_DEVICE_STATE), UInt32(CVFIO_DEVICE_FEATURE_GET),
+        let arg = try feature(.migrationDeviceState, UInt32(CVFIO_DEVICE_FEATURE_GET),
                               payloadSize: MemoryLayout<cvfio_device_feature_mig_state>.size)
         return arg.load(cvfio_device_feature_mig_state.self, at: 8).device_state
     }
@@ -175,7 +140,7 @@ extension DeviceFD {
     /// opened a session. On failure the kernel's copy of the state is the requested value,
     /// not the real one: callers must GET.
     public func setMigrationState(_ state: UInt32) throws(SyscallError) -> MigrationDataFD? {
-        let arg = try feature(Int32(CVFIO_DEVICE_FEATURE_MIG_DEVICE_STATE), UInt32(CVFIO_DEVICE_FEATURE_SET),
+        let arg = try feature(.migrationDeviceState, UInt32(CVFIO_DEVICE_FEATURE_SET),
                               payloadSize: MemoryLayout<cvfio_device_feature_mig_state>.size) { arg in
             var payload = cvfio_device_feature_mig_state()
             payload.device_state = state
@@ -184,12 +149,12 @@ extension DeviceFD {
         }
         let out = arg.load(cvfio_device_feature_mig_state.self, at: 8)
         guard out.data_fd >= 0 else { return nil }
-        return MigrationDataFD(kernel: kernel, rawValue: out.data_fd, deviceName: name, state: state)
+        return MigrationDataFD(kernel: kernel, rawValue: out.data_fd, label: name)
     }
 
     /// GET VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: the STOP_COPY size estimate.
     public func migrationDataSize() throws(SyscallError) -> UInt64 {
-        let arg = try feature(Int32(CVFIO_DEVICE_FEATURE_MIG_DATA_SIZE), UInt32(CVFIO_DEVICE_FEATURE_GET),
+        let arg = try feature(.migrationDataSize, UInt32(CVFIO_DEVICE_FEATURE_GET),
                               payloadSize: MemoryLayout<cvfio_device_feature_mig_data_size>.size)
         return arg.load(cvfio_device_feature_mig_data_size.self, at: 8).stop_copy_length
     }
@@ -197,12 +162,12 @@ extension DeviceFD {
     /// SET VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (no payload): from now on PRECOPY_INFO's
     /// `flags` is an output (REINIT). PROBE first; kernels without it answer ENOTTY or EINVAL.
     public func enablePreCopyInfoV2() throws(SyscallError) {
-        _ = try feature(Int32(CVFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2), UInt32(CVFIO_DEVICE_FEATURE_SET), payloadSize: 0)
+        _ = try feature(.preCopyInfoV2, UInt32(CVFIO_DEVICE_FEATURE_SET), payloadSize: 0)
     }
 
     /// SET VFIO_DEVICE_FEATURE_DMA_LOGGING_START over `ranges` (iova, length); returns the
     /// page size the driver chose.
-    public func startDMALogging(ranges: [(iova: UInt64, length: UInt64)], pageSize: UInt64) throws(SyscallError) -> UInt64 {
+    public func startDMALogging(ranges: [DMARange], pageSize: UInt64) throws(SyscallError) -> UInt64 {
         var table = [UInt64](repeating: 0, count: max(1, ranges.count) * 2)
         for (i, r) in ranges.enumerated() {
             table[2 * i] = r.iova
@@ -210,7 +175,7 @@ extension DeviceFD {
         }
         let count = UInt32(ranges.count)
         return try withUserRegion(of: &table, writable: false) { (region) throws(SyscallError) in
-            let arg = try feature(Int32(CVFIO_DEVICE_FEATURE_DMA_LOGGING_START), UInt32(CVFIO_DEVICE_FEATURE_SET),
+            let arg = try feature(.dmaLoggingStart, UInt32(CVFIO_DEVICE_FEATURE_SET),
                                   payloadSize: MemoryLayout<cvfio_device_feature_dma_logging_control>.size,
                                   extra: [region]) { arg in
                 var control = cvfio_device_feature_dma_logging_control()
@@ -225,7 +190,7 @@ extension DeviceFD {
 
     /// SET VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP.
     public func stopDMALogging() throws(SyscallError) {
-        _ = try feature(Int32(CVFIO_DEVICE_FEATURE_DMA_LOGGING_STOP), UInt32(CVFIO_DEVICE_FEATURE_SET), payloadSize: 0)
+        _ = try feature(.dmaLoggingStop, UInt32(CVFIO_DEVICE_FEATURE_SET), payloadSize: 0)
     }
 
     /// GET VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT: bit k of `bitmap` (zeroed first) is the page
@@ -233,7 +198,7 @@ extension DeviceFD {
     public func dmaLoggingReport(iova: UInt64, length: UInt64, pageSize: UInt64, into bitmap: inout [UInt64]) throws(SyscallError) {
         for i in bitmap.indices { bitmap[i] = 0 }
         try withUserRegion(of: &bitmap, writable: true) { (region) throws(SyscallError) in
-            _ = try feature(Int32(CVFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT), UInt32(CVFIO_DEVICE_FEATURE_GET),
+            _ = try feature(.dmaLoggingReport, UInt32(CVFIO_DEVICE_FEATURE_GET),
                             payloadSize: MemoryLayout<cvfio_device_feature_dma_logging_report>.size,
                             extra: [region]) { arg in
                 var report = cvfio_device_feature_dma_logging_report()

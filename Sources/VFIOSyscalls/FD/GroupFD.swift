@@ -1,33 +1,8 @@
-// The group fd (/dev/vfio/N): group ioctls only.
+// Group ioctls (/dev/vfio/N).
 import CVFIO
 import SystemPackage
 
-public struct GroupFD: ~Copyable {
-    public let kernel: any KernelInterface
-    public let rawValue: CInt
-    public let path: String
-
-    public static func open(_ path: String, kernel: any KernelInterface) throws(SyscallError) -> GroupFD {
-        let fd = try retryingInterrupts("open", on: "group \(path)") { () throws(Errno) in
-            try kernel.open(path, .readWrite)
-        }
-        return GroupFD(kernel: kernel, rawValue: fd, path: path)
-    }
-
-    private init(kernel: any KernelInterface, rawValue: CInt, path: String) {
-        self.kernel = kernel
-        self.rawValue = rawValue
-        self.path = path
-    }
-
-    deinit { try? kernel.close(rawValue) }
-
-    var object: String { "group \(path)" }
-
-    private func call(_ name: String, _ request: UInt, _ argument: IoctlArgument) throws(SyscallError) -> CInt {
-        try retryingInterrupts(name, on: object) { () throws(Errno) in try kernel.ioctl(rawValue, request, argument) }
-    }
-
+extension KernelFD where Kind == GroupKind {
     /// VFIO_GROUP_GET_STATUS.
     public func status() throws(SyscallError) -> GroupStatus {
         var arg = ArgumentBuffer(byteCount: MemoryLayout<cvfio_group_status>.size)
@@ -64,6 +39,6 @@ public struct GroupFD: ~Copyable {
         let fd = try arg.withArgument { (a) throws(SyscallError) in
             try call("VFIO_GROUP_GET_DEVICE_FD(\(name))", UInt(CVFIO_GROUP_GET_DEVICE_FD), a)
         }
-        return DeviceFD(kernel: kernel, rawValue: fd, name: name)
+        return DeviceFD(kernel: kernel, rawValue: fd, label: name)
     }
 }

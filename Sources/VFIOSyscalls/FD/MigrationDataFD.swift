@@ -1,38 +1,22 @@
 // The migration data fd a MIG_DEVICE_STATE SET returns: read in saving states, write in
-// RESUMING, VFIO_MIG_GET_PRECOPY_INFO in PRE_COPY. Not seekable; closed exactly once.
+// RESUMING, VFIO_MIG_GET_PRECOPY_INFO in PRE_COPY. Not seekable; closed exactly once, by
+// `close()` (consuming) or when its owner ends.
 import CVFIO
 import SystemPackage
 import VFIOBuffers
 
-public struct MigrationDataFD: ~Copyable {
-    public let kernel: any KernelInterface
-    public private(set) var rawValue: CInt
-    public let deviceName: String
-    /// The state whose arc opened this session (a saving state or RESUMING).
-    public let openedIn: UInt32
+/// VFIO_MIG_GET_PRECOPY_INFO as the kernel filled it.
+public struct PreCopyCounters: Sendable, Equatable {
+    public var initialBytes: UInt64
+    public var dirtyBytes: UInt64
+    /// Meaningful only after MIG_PRECOPY_INFOv2 was set on the device (0 is passed in).
+    public var flags: UInt32
+    public var reinitialized: Bool { flags & UInt32(CVFIO_PRECOPY_INFO_REINIT) != 0 }
+}
 
-    init(kernel: any KernelInterface, rawValue: CInt, deviceName: String, state: UInt32) {
-        self.kernel = kernel
-        self.rawValue = rawValue
-        self.deviceName = deviceName
-        self.openedIn = state
-    }
-
-    deinit { if rawValue >= 0 { try? kernel.close(rawValue) } }
-
-    var object: String { "migration data fd \(rawValue) of device \(deviceName)" }
-
-    /// Closes the fd now, reporting an error close returns (the fd is gone either way).
-    public consuming func close() throws(SyscallError) {
-        let fd = rawValue
-        let object = self.object
-        rawValue = -1
-        do {
-            try kernel.close(fd)
-        } catch {
-            throw SyscallError(operation: "close", object: object, errno: error)
-        }
-    }
+extension KernelFD where Kind == MigrationDataKind {
+    /// The device whose session this is.
+    public var deviceName: String { label }
 
     /// One read into `buffer[range]`. EINTR is retried; ENOMSG, EAGAIN, ENODEV are thrown for
     /// the caller to interpret (they mean different things in different states).
@@ -53,27 +37,27 @@ public struct MigrationDataFD: ~Copyable {
         }
     }
 
-    /// VFIO_MIG_GET_PRECOPY_INFO: initial bytes, dirty bytes and the flags the kernel left
-    /// (meaningful only after MIG_PRECOPY_INFOv2 was set on the device; 0 is passed in).
-    public func preCopyInfo() throws(SyscallError) -> (initial: UInt64, dirty: UInt64, flags: UInt32) {
+    /// VFIO_MIG_GET_PRECOPY_INFO.
+    public func preCopyInfo() throws(SyscallError) -> PreCopyCounters {
         let size = MemoryLayout<cvfio_precopy_info>.size
         var info = cvfio_precopy_info()
         info.argsz = UInt32(size)
         var arg = ArgumentBuffer(byteCount: size)
         arg.store(info)
         _ = try arg.withArgument { (a) throws(SyscallError) in
-            try retryingInterrupts("VFIO_MIG_GET_PRECOPY_INFO", on: object) { () throws(Errno) in
-                try kernel.ioctl(rawValue, UInt(CVFIO_MIG_GET_PRECOPY_INFO), a)
-            }
+            try call("VFIO_MIG_GET_PRECOPY_INFO", UInt(CVFIO_MIG_GET_PRECOPY_INFO), a)
         }
         let out = arg.load(cvfio_precopy_info.self)
-        return (out.initial_bytes, out.dirty_bytes, out.flags)
+        return PreCopyCounters(initialBytes: out.initial_bytes, dirtyBytes: out.dirty_bytes, flags: out.flags)
     }
 
-    /// fcntl(F_SETFL, O_NONBLOCK) on or off.
-    public func setNonBlocking(_ enabled: Bool) throws(SyscallError) {
-        try retryingInterrupts("fcntl(O_NONBLOCK=\(enabled))", on: object) { () throws(Errno) in
-            try kernel.setNonBlocking(rawValue, enabled)
-        }
+    /// fcntl(F_SETFL) clearing O_NONBLOCK: reads and writes wait.
+    public func makeBlocking() throws(SyscallError) {
+        try retryingInterrupts("fcntl(O_NONBLOCK=false)", on: object) { () throws(Errno) in try kernel.setNonBlocking(rawValue, false) }
+    }
+
+    /// fcntl(F_SETFL) setting O_NONBLOCK: "nothing now" is EAGAIN.
+    public func makeNonBlocking() throws(SyscallError) {
+        try retryingInterrupts("fcntl(O_NONBLOCK=true)", on: object) { () throws(Errno) in try kernel.setNonBlocking(rawValue, true) }
     }
 }

@@ -4,26 +4,36 @@ import SystemPackage
 import VFIOBuffers
 
 public struct StreamFD: ~Copyable {
-    public let rawValue: CInt
+    package let rawValue: CInt
     public let name: String
     private let owned: Bool
+    /// Decided once: how a write avoids SIGPIPE on this descriptor.
+    private let target: WriteTarget
 
-    /// Opens `path` for writing (created, truncated) or reading.
-    public static func open(_ path: String, forWriting: Bool) throws(SyscallError) -> StreamFD {
-        let flags: OpenFlags = forWriting ? [.writeOnly, .create, .truncate] : .readOnly
-        let fd = try retryingInterrupts("open(\(forWriting ? "write" : "read"))", on: "file \(path)") { () throws(Errno) in
+    /// Opens `path` for reading.
+    public static func openForReading(_ path: String) throws(SyscallError) -> StreamFD {
+        try open(path, flags: .readOnly, "open(read)")
+    }
+
+    /// Opens `path` for writing, created or truncated.
+    public static func create(_ path: String) throws(SyscallError) -> StreamFD {
+        try open(path, flags: [.writeOnly, .create, .truncate], "open(write)")
+    }
+
+    private static func open(_ path: String, flags: OpenFlags, _ operation: String) throws(SyscallError) -> StreamFD {
+        let fd = try retryingInterrupts(operation, on: "file \(path)") { () throws(Errno) in
             try LinuxKernel.shared.open(path, flags)
         }
         return StreamFD(rawValue: fd, name: path, owned: true)
     }
 
     /// Standard input (0) or output (1); not closed on deinit.
-    public static func standard(_ fd: CInt) -> StreamFD {
+    package static func standard(_ fd: CInt) -> StreamFD {
         StreamFD(rawValue: fd, name: fd == 0 ? "standard input" : "standard output", owned: false)
     }
 
     /// Adopts a descriptor the caller opened (a socket, a pipe end); closed on deinit.
-    public static func adopting(_ fd: CInt, name: String) -> StreamFD {
+    package static func adopting(_ fd: CInt, name: String) -> StreamFD {
         StreamFD(rawValue: fd, name: name, owned: true)
     }
 
@@ -31,12 +41,14 @@ public struct StreamFD: ~Copyable {
         self.rawValue = rawValue
         self.name = name
         self.owned = owned
+        self.target = (try? LinuxKernel.shared.writeTarget(of: rawValue)) ?? .pipe
     }
 
     deinit { if owned { try? LinuxKernel.shared.close(rawValue) } }
 
     /// Writes all of `buffer[range]`, looping over short writes. ENOSPC, EPIPE and friends are
-    /// reported with the byte count that did reach the file.
+    /// reported with the byte count that did reach the file; a vanished reader of a pipe or
+    /// socket is EPIPE, never a SIGPIPE.
     public func writeAll(_ buffer: IOBuffer, _ range: Range<Int>) throws(SyscallError) {
         try buffer.withUnsafeBytes(in: range) { (raw) throws(SyscallError) in
             // SAFETY: `raw` is the caller's buffer range, alive for this call.
@@ -44,7 +56,7 @@ public struct StreamFD: ~Copyable {
             var done = 0
             while done < region.count {
                 let n = try retryingInterrupts("write (\(done) of \(region.count) bytes written)", on: name) { () throws(Errno) in
-                    try LinuxKernel.shared.write(rawValue, from: region.dropFirst(done))
+                    try LinuxKernel.shared.writeWithoutSIGPIPE(rawValue, from: region.dropFirst(done), target: target)
                 }
                 // write(2) returning 0 for a non-empty request means the file takes no more.
                 guard n > 0 else { throw SyscallError(operation: "write (\(done) of \(region.count) bytes written)", object: name, errno: .noSpace) }

@@ -5,7 +5,7 @@ import SystemPackage
 
 extension KernelInterface {
     /// read(2) into bytes `byteRange` of `array`'s storage; returns the bytes read.
-    public func readBytes<Element: BitwiseCopyable>(
+    package func readBytes<Element: BitwiseCopyable>(
         _ fd: CInt, into array: inout [Element], byteRange: Range<Int>
     ) throws(Errno) -> Int {
         let result: Result<Int, Errno> = array.withUnsafeMutableBytes { raw in
@@ -19,7 +19,7 @@ extension KernelInterface {
     }
 
     /// write(2) from bytes `byteRange` of `array`'s storage; returns the bytes written.
-    public func writeBytes<Element: BitwiseCopyable>(
+    package func writeBytes<Element: BitwiseCopyable>(
         _ fd: CInt, from array: [Element], byteRange: Range<Int>
     ) throws(Errno) -> Int {
         let result: Result<Int, Errno> = array.withUnsafeBytes { raw in

@@ -7,7 +7,7 @@
 import SystemPackage
 
 /// The third argument of an ioctl, as the kernel receives it.
-public enum IoctlArgument: Sendable {
+package enum IoctlArgument: Sendable {
     /// No argument (VFIO_GET_API_VERSION, VFIO_DEVICE_RESET, ...).
     case none
     /// An integer passed by value (VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU).
@@ -18,21 +18,21 @@ public enum IoctlArgument: Sendable {
 }
 
 /// Flags for `open`; close-on-exec is always added.
-public struct OpenFlags: OptionSet, Sendable {
-    public let rawValue: Int32
-    public init(rawValue: Int32) { self.rawValue = rawValue }
+package struct OpenFlags: OptionSet, Sendable {
+    package let rawValue: Int32
+    package init(rawValue: Int32) { self.rawValue = rawValue }
     /// O_RDONLY is zero: the empty set.
-    public static let readOnly: OpenFlags = []
-    public static let writeOnly = OpenFlags(rawValue: 1)
-    public static let readWrite = OpenFlags(rawValue: 2)
-    public static let create = OpenFlags(rawValue: 0o100)
-    public static let truncate = OpenFlags(rawValue: 0o1000)
-    public static let nonBlocking = OpenFlags(rawValue: 0o4000)
+    package static let readOnly: OpenFlags = []
+    package static let writeOnly = OpenFlags(rawValue: 1)
+    package static let readWrite = OpenFlags(rawValue: 2)
+    package static let create = OpenFlags(rawValue: 0o100)
+    package static let truncate = OpenFlags(rawValue: 0o1000)
+    package static let nonBlocking = OpenFlags(rawValue: 0o4000)
 }
 
 /// The system calls the engine makes on VFIO objects and migration data fds.
 /// Implementations return the raw result; retrying EINTR is the caller's job (Retry.swift).
-public protocol KernelInterface: AnyObject, Sendable {
+package protocol KernelInterface: AnyObject, Sendable {
     /// A short name for messages ("linux", "mock").
     var name: String { get }
     func open(_ path: String, _ flags: OpenFlags) throws(Errno) -> CInt

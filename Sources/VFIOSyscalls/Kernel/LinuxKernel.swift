@@ -7,27 +7,27 @@ import Musl
 #endif
 import SystemPackage
 
-public final class LinuxKernel: KernelInterface {
+package final class LinuxKernel: KernelInterface {
     /// The process's one real kernel.
-    public static let shared = LinuxKernel()
-    public let name = "linux"
+    package static let shared = LinuxKernel()
+    package let name = "linux"
     private init() {}
 
     @inline(never)
     private static func lastErrno() -> Errno { Errno(rawValue: errno) }
 
-    public func open(_ path: String, _ flags: OpenFlags) throws(Errno) -> CInt {
+    package func open(_ path: String, _ flags: OpenFlags) throws(Errno) -> CInt {
         let fd = Glibc.open(path, flags.rawValue | O_CLOEXEC, 0o644)
         if fd < 0 { throw Self.lastErrno() }
         return fd
     }
 
-    public func close(_ fd: CInt) throws(Errno) {
+    package func close(_ fd: CInt) throws(Errno) {
         // close is never retried: on Linux the fd is gone even when EINTR is returned.
         if Glibc.close(fd) < 0 { throw Self.lastErrno() }
     }
 
-    public func ioctl(_ fd: CInt, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
+    package func ioctl(_ fd: CInt, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
         let result: CInt
         switch argument {
         case .none:
@@ -43,35 +43,35 @@ public final class LinuxKernel: KernelInterface {
         return result
     }
 
-    public func read(_ fd: CInt, into region: UserRegion) throws(Errno) -> Int {
+    package func read(_ fd: CInt, into region: UserRegion) throws(Errno) -> Int {
         // SAFETY: the region is writable caller memory of `count` bytes, alive for this call.
         let n = Glibc.read(fd, UnsafeMutableRawPointer(bitPattern: region.address), region.count)
         if n < 0 { throw Self.lastErrno() }
         return n
     }
 
-    public func write(_ fd: CInt, from region: UserRegion) throws(Errno) -> Int {
+    package func write(_ fd: CInt, from region: UserRegion) throws(Errno) -> Int {
         // SAFETY: the region is caller memory of `count` bytes, alive for this call.
         let n = Glibc.write(fd, UnsafeRawPointer(bitPattern: region.address), region.count)
         if n < 0 { throw Self.lastErrno() }
         return n
     }
 
-    public func pread(_ fd: CInt, into region: UserRegion, offset: Int64) throws(Errno) -> Int {
+    package func pread(_ fd: CInt, into region: UserRegion, offset: Int64) throws(Errno) -> Int {
         // SAFETY: as read, at an explicit file offset.
         let n = Glibc.pread(fd, UnsafeMutableRawPointer(bitPattern: region.address), region.count, off_t(offset))
         if n < 0 { throw Self.lastErrno() }
         return n
     }
 
-    public func pwrite(_ fd: CInt, from region: UserRegion, offset: Int64) throws(Errno) -> Int {
+    package func pwrite(_ fd: CInt, from region: UserRegion, offset: Int64) throws(Errno) -> Int {
         // SAFETY: as write, at an explicit file offset.
         let n = Glibc.pwrite(fd, UnsafeRawPointer(bitPattern: region.address), region.count, off_t(offset))
         if n < 0 { throw Self.lastErrno() }
         return n
     }
 
-    public func setNonBlocking(_ fd: CInt, _ enabled: Bool) throws(Errno) {
+    package func setNonBlocking(_ fd: CInt, _ enabled: Bool) throws(Errno) {
         let flags = fcntl(fd, F_GETFL)
         if flags < 0 { throw Self.lastErrno() }
         let updated = enabled ? flags | O_NONBLOCK : flags & ~O_NONBLOCK
@@ -81,7 +81,7 @@ public final class LinuxKernel: KernelInterface {
 
 extension LinuxKernel {
     /// fsync(2); EINVAL (pipes, sockets, /dev/null) means there is nothing to flush.
-    public func sync(_ fd: CInt) throws(Errno) {
+    package func sync(_ fd: CInt) throws(Errno) {
         if fsync(fd) < 0 && errno != EINVAL && errno != EROFS { throw Self.lastErrno() }
     }
 }
@@ -89,7 +89,7 @@ extension LinuxKernel {
 // Primitives a kernel emulator needs to hand out real file descriptors.
 extension LinuxKernel {
     /// A pipe with close-on-exec ends: (read end, write end).
-    public func makePipe() throws(Errno) -> (read: CInt, write: CInt) {
+    package func makePipe() throws(Errno) -> (read: CInt, write: CInt) {
         var fds: (CInt, CInt) = (-1, -1)
         let rc = withUnsafeMutablePointer(to: &fds) { p in
             // SAFETY: a (CInt, CInt) tuple is laid out as the int[2] pipe2 fills.
@@ -103,14 +103,14 @@ extension LinuxKernel {
 
     /// Grows a pipe's buffer (F_SETPIPE_SZ); returns the size the kernel granted.
     @discardableResult
-    public func setPipeSize(_ fd: CInt, _ bytes: Int) throws(Errno) -> Int {
+    package func setPipeSize(_ fd: CInt, _ bytes: Int) throws(Errno) -> Int {
         let rc = fcntl(fd, 1031 /* F_SETPIPE_SZ */, CInt(bytes))
         if rc < 0 { throw Self.lastErrno() }
         return Int(rc)
     }
 
     /// Bytes waiting in a pipe or socket (FIONREAD).
-    public func bytesReadable(_ fd: CInt) throws(Errno) -> Int {
+    package func bytesReadable(_ fd: CInt) throws(Errno) -> Int {
         var count: CInt = 0
         // SAFETY: FIONREAD writes one int into `count`.
         let rc = withUnsafeMutablePointer(to: &count) { Glibc.ioctl(fd, UInt(FIONREAD), $0) }
@@ -120,12 +120,12 @@ extension LinuxKernel {
 
     /// A fresh, unique fd number that refers to nothing useful (/dev/null), for an emulated
     /// object; closing it frees the number like closing the real object would.
-    public func reserveDescriptor() throws(Errno) -> CInt {
+    package func reserveDescriptor() throws(Errno) -> CInt {
         try open("/dev/null", .readOnly)
     }
 
     /// Number of open descriptors in this process (for leak checks).
-    public func openDescriptorCount() throws(Errno) -> Int {
+    package func openDescriptorCount() throws(Errno) -> Int {
         guard let dir = opendir("/proc/self/fd") else { throw Self.lastErrno() }
         defer { closedir(dir) }
         var count = 0

@@ -6,12 +6,12 @@ import SystemPackage
 
 /// One span of caller memory: where it is, how long, and whether the kernel may write it.
 /// Valid only for the duration of the call it was passed to.
-public struct UserRegion: Sendable, Equatable {
-    public let address: UInt
-    public let count: Int
-    public let writable: Bool
+package struct UserRegion: Sendable, Equatable {
+    package let address: UInt
+    package let count: Int
+    package let writable: Bool
 
-    public init(address: UInt, count: Int, writable: Bool) {
+    package init(address: UInt, count: Int, writable: Bool) {
         precondition(count >= 0, "negative region length")
         self.address = address
         self.count = count
@@ -19,12 +19,12 @@ public struct UserRegion: Sendable, Equatable {
     }
 
     /// The first `n` bytes (a short read or write).
-    public func prefix(_ n: Int) -> UserRegion {
+    package func prefix(_ n: Int) -> UserRegion {
         UserRegion(address: address, count: min(n, count), writable: writable)
     }
 
     /// The bytes after the first `n`.
-    public func dropFirst(_ n: Int) -> UserRegion {
+    package func dropFirst(_ n: Int) -> UserRegion {
         let n = min(n, count)
         return UserRegion(address: address + UInt(n), count: count - n, writable: writable)
     }
@@ -37,10 +37,10 @@ public struct UserRegion: Sendable, Equatable {
 }
 
 /// The set of regions one call made reachable, with the kernel's copy primitives over them.
-public struct UserMemory: Sendable {
-    public let regions: [UserRegion]
+package struct UserMemory: Sendable {
+    package let regions: [UserRegion]
 
-    public init(_ regions: [UserRegion]) { self.regions = regions }
+    package init(_ regions: [UserRegion]) { self.regions = regions }
 
     private func region(_ address: UInt, _ length: Int, write: Bool) throws(Errno) -> UserRegion {
         for r in regions where r.contains(address, length) {
@@ -51,14 +51,14 @@ public struct UserMemory: Sendable {
     }
 
     /// copy_from_user: `count` bytes at `address`.
-    public func copyIn(from address: UInt, count: Int) throws(Errno) -> [UInt8] {
+    package func copyIn(from address: UInt, count: Int) throws(Errno) -> [UInt8] {
         _ = try region(address, count, write: false)
         // SAFETY: [address, address+count) lies inside a region the caller made reachable for this call.
         return Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: address), count: count))
     }
 
     /// copy_to_user: `bytes` to `address`.
-    public func copyOut(_ bytes: some Collection<UInt8>, to address: UInt) throws(Errno) {
+    package func copyOut(_ bytes: some Collection<UInt8>, to address: UInt) throws(Errno) {
         _ = try region(address, bytes.count, write: true)
         guard !bytes.isEmpty else { return }
         // SAFETY: the destination lies inside a writable region the caller made reachable for this call.
@@ -67,7 +67,7 @@ public struct UserMemory: Sendable {
     }
 
     /// Loads a little-endian integer at `address`.
-    public func load<T: FixedWidthInteger>(_ type: T.Type, at address: UInt) throws(Errno) -> T {
+    package func load<T: FixedWidthInteger>(_ type: T.Type, at address: UInt) throws(Errno) -> T {
         let bytes = try copyIn(from: address, count: MemoryLayout<T>.size)
         var value: T = 0
         for (i, b) in bytes.enumerated() { value |= T(truncatingIfNeeded: b) << (8 * i) }
@@ -75,14 +75,14 @@ public struct UserMemory: Sendable {
     }
 
     /// Stores a little-endian integer at `address`.
-    public func store<T: FixedWidthInteger>(_ value: T, at address: UInt) throws(Errno) {
+    package func store<T: FixedWidthInteger>(_ value: T, at address: UInt) throws(Errno) {
         var bytes = [UInt8](repeating: 0, count: MemoryLayout<T>.size)
         for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
         try copyOut(bytes, to: address)
     }
 
     /// Reads a NUL-terminated string starting at `address` (at most `limit` bytes).
-    public func loadCString(at address: UInt, limit: Int = 4096) throws(Errno) -> String {
+    package func loadCString(at address: UInt, limit: Int = 4096) throws(Errno) -> String {
         var bytes: [UInt8] = []
         var cursor = address
         while bytes.count < limit {

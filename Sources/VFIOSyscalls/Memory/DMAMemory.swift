@@ -3,10 +3,10 @@
 // outside this module.
 import VFIOBuffers
 
-public final class DMAMemory: @unchecked Sendable {
+public final class DMAMemory {
     public let buffer: IOBuffer
     /// The process virtual address of the first byte (MAP_DMA's vaddr).
-    public let address: UInt64
+    package let address: UInt64
 
     public init(bytes: Int) {
         precondition(bytes > 0 && bytes % IOBuffer.alignment == 0, "DMA memory is whole pages")

@@ -75,3 +75,24 @@ public enum NUMAPlacement {
         return PlacedBuffer(buffer: buffer, node: boundNode, locked: locked, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
     }
 }
+
+extension NUMAPlacement {
+    /// Where the kernel really put `buffer`'s pages: node -> page count, asked page by page
+    /// with move_pages(2) in query mode (no page is moved). Pages not yet faulted in count
+    /// under -ENOENT's node -1. Nil when the kernel cannot say (no NUMA support).
+    public static func residentNodes(of buffer: IOBuffer) -> [Int: Int]? {
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let count = (buffer.capacity + pageSize - 1) / pageSize
+        var status = [Int32](repeating: 0, count: count)
+        let ok: Bool = buffer.withUnsafeMutableBytes(in: 0..<buffer.capacity) { raw in
+            // SAFETY: the page addresses lie inside the buffer, which is alive for this call; in
+            // query mode (nodes == NULL) move_pages only reads where each page is.
+            var pages: [UnsafeMutableRawPointer?] = (0..<count).map { raw.baseAddress! + $0 * pageSize }
+            return numa_move_pages(0, UInt(count), &pages, nil, &status, 0) == 0
+        }
+        guard ok else { return nil }
+        var nodes: [Int: Int] = [:]
+        for s in status { nodes[s >= 0 ? Int(s) : -1, default: 0] += 1 }
+        return nodes
+    }
+}

@@ -1,46 +1,44 @@
-// The load side of the stream format over a file, pipe or socket. It reads exactly what the
-// decoder asks for: a record header, then (once its size was checked against the limit) the
-// payload straight into one reused buffer. Nothing is allocated per record, and a hostile
-// length is refused before any memory is set aside for it.
+// The load side of the stream format over any byte source. It reads exactly what the decoder
+// asks for: a record header, then (once its size was checked against the limit) the payload
+// straight into one reused buffer. Nothing is allocated per record, and a hostile length is
+// refused before any memory is set aside for it.
 import VFIOBuffers
 import VFIOCore
 import VFIOStream
-import VFIOSyscalls
 
-public final class StreamFileReader: LoadSource {
+public final class StreamInput: LoadSource {
     public let header: StreamHeader
-    public let path: String
+    public let source: any ByteSource
     private var decoder: StreamDecoder
-    private let input: StreamOutput
     private let buffer: IOBuffer
     private var finished = false
 
-    /// Opens `path` ("-" for standard input) and reads and checks the header.
-    public init(path: String, limits: StreamLimits = .default) throws(VFIOError) {
-        self.path = path
-        do {
-            input = StreamOutput(path == "-" ? StreamFD.standard(0) : try StreamFD.open(path, forWriting: false))
-        } catch {
-            throw VFIOError(error.errno.rawValue == 2 ? .notFound : .ioFailure, "cannot open the stream: \(error)", device: path)
-        }
+    /// Reads and checks the header from `source`.
+    public init(from source: any ByteSource, limits: StreamLimits = .default) throws(VFIOError) {
+        self.source = source
         var decoder = StreamDecoder(limits: limits)
         let prefix = IOBuffer(capacity: StreamFormat.headerPrefixSize)
-        let got = try Self.read(input, prefix, 0..<StreamFormat.headerPrefixSize, path)
+        let got = try source.readFully(into: prefix, 0..<StreamFormat.headerPrefixSize)
         do {
             if got < StreamFormat.headerPrefixSize { try decoder.endOfInput(available: got) }
             let length = try decoder.decodeHeaderPrefix(prefix.bytes(0..<StreamFormat.headerPrefixSize))
             let whole = IOBuffer(capacity: length)
             whole.write(prefix.bytes(0..<StreamFormat.headerPrefixSize), at: 0)
-            let rest = try Self.read(input, whole, StreamFormat.headerPrefixSize..<length, path)
+            let rest = try source.readFully(into: whole, StreamFormat.headerPrefixSize..<length)
             if StreamFormat.headerPrefixSize + rest < length {
                 try decoder.endOfInput(available: StreamFormat.headerPrefixSize + rest)
             }
             header = try decoder.decodeHeader(whole.bytes(0..<length))
         } catch {
-            throw Self.classify(error, path)
+            throw Self.classify(error, source.name)
         }
         self.decoder = decoder
         buffer = IOBuffer(capacity: StreamFormat.recordHeaderSize + Int(header.maxPayload))
+    }
+
+    /// Opens `path` ("-" for standard input) and reads the header.
+    public convenience init(path: String, limits: StreamLimits = .default) throws(VFIOError) {
+        try self.init(from: try FileChannel.reading(path), limits: limits)
     }
 
     public var deviceCount: Int { header.devices.count }
@@ -48,22 +46,14 @@ public final class StreamFileReader: LoadSource {
     /// What has been read and checked so far (the whole stream once `next` returned `.endOfStream`).
     public var summary: StreamSummary? { decoder.summary }
 
-    private static func read(_ input: StreamOutput, _ buffer: IOBuffer, _ range: Range<Int>, _ path: String) throws(VFIOError) -> Int {
-        do {
-            return try input.fd.readFully(into: buffer, range)
-        } catch {
-            throw VFIOError(VFIOError.code(for: error.errno), "failed to read the stream", device: path, operation: error.operation, errno: error.errno)
-        }
-    }
-
     /// Read failures pass through; decoder failures become stream errors with their offset.
-    static func classify(_ error: any Error, _ path: String) -> VFIOError {
+    static func classify(_ error: any Error, _ name: String) -> VFIOError {
         if let error = error as? VFIOError { return error }
         guard let error = error as? StreamError else { preconditionFailure("unexpected error \(error)") }
-        return streamError(error, path)
+        return streamError(error, name)
     }
 
-    static func streamError(_ error: StreamError, _ path: String) -> VFIOError {
+    static func streamError(_ error: StreamError, _ name: String) -> VFIOError {
         let code: VFIOError.Code
         switch error.kind {
         case .badMagic, .unsupportedMajor, .unsupportedMinor, .inconsistentVersion, .unsupportedHeaderFlags,
@@ -72,32 +62,30 @@ public final class StreamFileReader: LoadSource {
         default:
             code = .streamCorrupt
         }
-        return VFIOError(code, "bad stream: \(error)", device: path)
+        return VFIOError(code, "bad stream: \(error)", device: name)
     }
 
     public func next() throws(VFIOError) -> LoadEvent {
-        precondition(!finished, "next() after the end of the stream")
+        guard !finished else { throw .invalidUse("next() after the end of the stream \(source.name)") }
         while true {
             let headerSize = StreamFormat.recordHeaderSize
-            let got = try Self.read(input, buffer, 0..<headerSize, path)
+            let got = try source.readFully(into: buffer, 0..<headerSize)
             do {
                 if got < headerSize { try decoder.endOfInput(available: got) }
                 let record = try decoder.decodeRecordHeader(from: buffer, at: 0)
                 let end = headerSize + Int(record.payloadLength)
-                let payload = try Self.read(input, buffer, headerSize..<end, path)
-                if payload < Int(record.payloadLength) { try decoder.endOfInput(available: headerSize + payload) }
+                let payload = try source.readFully(into: buffer, headerSize..<end)
+                if payload < Int(record.payloadLength) { try decoder.endOfInput(available: payload) }
                 switch try decoder.decodePayload(in: buffer, range: headerSize..<end) {
                 case .deviceState(let chunk):
-                    return .deviceState(
-                        device: chunk.device, phase: chunk.phase == .stopCopy ? .stopCopy : .preCopy,
-                        offset: chunk.offset, buffer: buffer, payload: headerSize..<end)
+                    return .state(StateChunk(device: chunk.device, phase: chunk.phase, offset: chunk.offset, payload: headerSize..<end), buffer)
                 case .preCopyProgress(let p):
-                    return .preCopyProgress(device: p.device, info: PreCopyInfo(initialBytes: p.initialBytes, dirtyBytes: p.dirtyBytes))
+                    return .progress(device: p.device, info: PreCopyInfo(initialBytes: p.initialBytes, dirtyBytes: p.dirtyBytes))
                 case .endOfDevice(let totals):
                     return .endOfDevice(device: totals.device, totalBytes: totals.totalBytes)
                 case .endOfStream:
                     // Nothing may follow the end of the stream.
-                    let trailing = try Self.read(input, buffer, 0..<1, path)
+                    let trailing = try source.read(into: buffer, 0..<1)
                     try decoder.endOfInput(available: trailing)
                     finished = true
                     return .endOfStream
@@ -105,7 +93,7 @@ public final class StreamFileReader: LoadSource {
                     continue // a record a newer minor marked skippable
                 }
             } catch {
-                throw Self.classify(error, path)
+                throw Self.classify(error, source.name)
             }
         }
     }

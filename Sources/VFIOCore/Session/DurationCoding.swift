@@ -1,0 +1,22 @@
+// Durations in reports encode as seconds (a JSON number), not as Swift's [seconds, attoseconds]
+// pair: the reports are read by people and by management tools.
+
+extension KeyedEncodingContainer {
+    mutating func encode(_ value: Duration, forKey key: Key) throws {
+        try encode(value.seconds, forKey: key)
+    }
+}
+
+extension KeyedDecodingContainer {
+    func decode(_ type: Duration.Type, forKey key: Key) throws -> Duration {
+        .nanoseconds(Int64((try decode(Double.self, forKey: key) * 1e9).rounded()))
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    public var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

@@ -1,0 +1,57 @@
+// The save side of the stream format over any byte sink: the header first, then each chunk
+// sealed in place (the record header is written into the 32 bytes the engine left free in
+// front of the payload) and written with the payload in one call.
+import VFIOBuffers
+import VFIOCore
+import VFIOStream
+
+public final class StreamOutput: SaveSink {
+    public let payloadOffset = StreamFormat.recordHeaderSize
+    public let header: StreamHeader
+    public let sink: any ByteSink
+    private var encoder: StreamEncoder
+    private let control = IOBuffer(capacity: 4096)
+    /// Bytes written so far (the stream offset of the next record).
+    public private(set) var bytesWritten: UInt64 = 0
+
+    /// Writes the header to `sink`.
+    public init(header: StreamHeader, to sink: any ByteSink) throws(VFIOError) {
+        self.header = header
+        self.sink = sink
+        encoder = StreamEncoder(header: header)
+        let bytes = encoder.encodeHeader()
+        let buffer = IOBuffer(capacity: max(bytes.count, 1))
+        buffer.write(bytes, at: 0)
+        try write(buffer, 0..<bytes.count)
+    }
+
+    private func write(_ buffer: IOBuffer, _ range: Range<Int>) throws(VFIOError) {
+        try sink.write(buffer, range)
+        bytesWritten += UInt64(range.count)
+    }
+
+    public func writeState(_ chunk: StateChunk, from buffer: IOBuffer) throws(VFIOError) {
+        let start = chunk.payload.lowerBound - payloadOffset
+        guard start >= 0 else { throw .invalidUse("no room for the record header in front of the payload") }
+        let record = encoder.frameDeviceState(
+            device: chunk.device, phase: chunk.phase, payloadLength: chunk.payload.count, in: buffer, at: start)
+        try write(buffer, start..<start + record.recordLength)
+    }
+
+    public func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {
+        let record = encoder.framePreCopyProgress(
+            device: device, initialBytes: info.initialBytes, dirtyBytes: info.dirtyBytes, in: control, at: 0)
+        try write(control, 0..<record.recordLength)
+    }
+
+    public func endDevice(_ device: Int) throws(VFIOError) {
+        let record = encoder.frameEndOfDevice(device: device, in: control, at: 0)
+        try write(control, 0..<record.recordLength)
+    }
+
+    public func endStream() throws(VFIOError) {
+        let record = encoder.frameEndOfStream(in: control, at: 0)
+        try write(control, 0..<record.recordLength)
+        try sink.flush()
+    }
+}
