@@ -78,14 +78,6 @@ if options.sections.contains(.memory) {
     }
 }
 
-if options.sections.contains(.source) {
-    do {
-        _ = try measureSources(state: options.saveState, repetitions: options.saveRepetitions)
-    } catch {
-        fail("mock source comparison failed: \(error)")
-    }
-}
-
 print("load average at end: \(loadAverage())")
 print("")
 print("Targets")

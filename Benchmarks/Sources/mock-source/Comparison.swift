@@ -1,10 +1,10 @@
-// Section 4: the emulator's own data fds. A `source=fast` device's save fd read to its end,
+// The emulator's own data fds. A `source=fast` device's save fd read to its end,
 // the same device with the default generated source (producer thread and pipe), and a plain
 // read of a memfd holding exactly the bytes the fast device serves, all in 1 MiB reads into
 // the same buffer, interleaved in every repetition; then the same streams loaded into a
 // target of each kind (every byte checked). What an end-to-end ratio against the mock can
 // measure is bounded by how close the device comes to the memfd.
-import BenchSupport
+import Foundation
 import VFIOBuffers
 
 enum SourceVariant: String, CaseIterable {
@@ -27,10 +27,10 @@ struct SourceResult {
 func measureSources(state: String, repetitions: Int) throws -> SourceResult {
     let chunk = 1 << 20
     let buffer = IOBuffer(capacity: chunk)
-    let fast = try MockSourceDevice(spec: "mock:fast?state=\(state)&flags=stop-copy&source=fast")
-    let generated = try MockSourceDevice(spec: "mock:gen?state=\(state)&flags=stop-copy")
-    let fastTarget = try MockSourceDevice(spec: "mock:fastT?state=\(state)&flags=stop-copy&source=fast")
-    let generatedTarget = try MockSourceDevice(spec: "mock:genT?state=\(state)&flags=stop-copy")
+    let fast = try MockDataFdDevice(spec: "mock:fast?state=\(state)&flags=stop-copy&source=fast")
+    let generated = try MockDataFdDevice(spec: "mock:gen?state=\(state)&flags=stop-copy")
+    let fastTarget = try MockDataFdDevice(spec: "mock:fastT?state=\(state)&flags=stop-copy&source=fast")
+    let generatedTarget = try MockDataFdDevice(spec: "mock:genT?state=\(state)&flags=stop-copy")
     let file = MemoryFile(), generatedFile = MemoryFile()
     _ = try fast.readStopCopy(into: buffer, chunk: chunk) { file.append($0, $1) } // the same bytes
     _ = try generated.readStopCopy(into: buffer, chunk: chunk) { generatedFile.append($0, $1) }
@@ -43,7 +43,7 @@ func measureSources(state: String, repetitions: Int) throws -> SourceResult {
         ([], [], [], [], [])
     var bytes = 0
     for repetition in 0..<repetitions {
-        var this: [SourceVariant: ReadMeasurement] = [:]
+        var this: [SourceVariant: Measurement] = [:]
         for variant in order(SourceVariant.allCases, repetition: repetition) {
             switch variant {
             case .fast: this[variant] = try fast.readStopCopy(into: buffer, chunk: chunk)
@@ -80,4 +80,24 @@ func measureSources(state: String, repetitions: Int) throws -> SourceResult {
     print("  emulator after the runs: \(descriptors) descriptors (container, group, device), \(threads) threads")
     print("")
     return result
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let mid = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/// Rotates the variants by the repetition number (reversed every other round), so each runs
+/// first, last and in between about equally often on a machine whose load drifts.
+func order<T>(_ items: [T], repetition: Int) -> [T] {
+    let shift = repetition % items.count
+    let rotated = Array(items[shift...] + items[..<shift])
+    return (repetition / items.count) % 2 == 1 ? rotated.reversed() : rotated
+}
+
+func format(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
+
+extension String {
+    func rightPad(_ width: Int) -> String { padding(toLength: max(width, count), withPad: " ", startingAt: 0) }
 }
