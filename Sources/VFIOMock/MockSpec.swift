@@ -13,6 +13,9 @@ enum MockSpec {
         "dma-pattern", "dma-seed",
     ]
 
+    /// Options of the DMA workload besides `dma-rate`, which they need.
+    static let workloadOptions = ["dma-hot", "dma-hot-fraction", "dma-pattern", "dma-seed"]
+
     /// Options a replay device takes from its capture (giving them too is an error).
     static let capturedOptions = [
         "state", "flags", "vendor", "device", "subsystem-vendor", "subsystem", "revision", "class",
@@ -70,7 +73,7 @@ enum MockSpec {
             }
         }
         if replayDevice != nil && replayPath == nil { throw fail("'replay-device' needs 'replay'") }
-        if let option = seen.sorted().first(where: { $0.hasPrefix("dma-") }), !seen.contains("dma-rate") {
+        if let option = workloadOptions.first(where: seen.contains), !seen.contains("dma-rate") {
             throw fail("'\(option)' needs 'dma-rate'")
         }
         if let replayPath {

@@ -42,6 +42,7 @@ import VFIOMock
         let workload = try MockDeviceConfiguration(spec: "mock:w?dma-rate=64MiB/s&dma-hot=16MiB&dma-pattern=random")
         #expect(workload.dmaWorkload == MockDMAWorkload(rate: 64 << 20, hotSet: 16 << 20))
         #expect(workload.spec == "mock:w?dma-rate=64MiB/s&dma-hot=16MiB") // random is the default
+        #expect(try MockDeviceConfiguration(spec: "mock:l?dma-logging=no").dmaWorkload == nil) // not a workload option
 
         let mdev = try MockDeviceConfiguration(spec: "mock:m?mdev-type=mtty-2&uuid=83B8F4F2-509F-382F-3C1E-E6BFE0FA1001")
         #expect(mdev.isMediated && mdev.uuid == "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001")
