@@ -73,6 +73,21 @@ import VFIOSyscalls
         try target.close()
     }
 
+    @Test(arguments: StateSources.all)
+    func dataFdsWorkInOneDirectionOnly(kind: String) throws {
+        let opened = try Opened("mock:dir?state=8KiB\(kind)")
+        defer { try? opened.close() }
+        try opened.set(.stop)
+        let save = try opened.set(.stopCopy)
+        expectErrno(.badFileDescriptor) { _ = try opened.kernel.writeBytes(save, from: [UInt8](repeating: 0, count: 8), byteRange: 0..<8) }
+        try opened.set(.stop)
+        try opened.kernel.close(save)
+        let resume = try opened.set(.resuming)
+        var bytes = [UInt8](repeating: 0, count: 8)
+        expectErrno(.badFileDescriptor) { _ = try opened.kernel.readBytes(resume, into: &bytes, byteRange: 0..<8) }
+        try opened.kernel.close(resume)
+    }
+
     @Test func alteredPaddingIsRefused() throws {
         let kernel = MockKernel()
         let source = try Opened("mock:pa?state=100&source=fast", kernel: kernel)
