@@ -17,6 +17,13 @@ extension MockDeviceConfiguration {
     mutating func adopt(_ capture: MockCapture) {
         let d = capture.descriptor
         replay = capture
+        takeIdentity(of: d)
+        stateSize = d.expectedStateSize ?? capture.totalBytes
+        dirtyRate = .none
+    }
+
+    /// The descriptor's flags, PCI identity (when it has one), driver and mdev type.
+    private mutating func takeIdentity(of d: DeviceDescriptor) {
         migrationFlags = UInt32(truncatingIfNeeded: d.migrationFlags.rawValue)
         if let pci = d.pci {
             vendorID = pci.vendorID
@@ -29,8 +36,6 @@ extension MockDeviceConfiguration {
         driver = d.driverName
         driverVersion = d.driverVersion
         mdevType = d.mdev?.type
-        stateSize = d.expectedStateSize ?? capture.totalBytes
-        dirtyRate = .none
     }
 
     /// A fault-free device that accepts streams of the device `descriptor` describes: its
@@ -44,7 +49,7 @@ extension MockDeviceConfiguration {
         guard MockSpec.isValidName(name) else { throw fail("'\(name)' is not a mock device name (1-64 letters, digits, '-', '_' or '.')") }
         self.init(name: name)
         guard descriptor.deviceAPI == "vfio-pci" else { throw fail("device API \(descriptor.deviceAPI); mock devices are vfio-pci") }
-        guard let pci = descriptor.pci else { throw fail("no PCI identity; mock devices are PCI functions") }
+        guard descriptor.pci != nil else { throw fail("no PCI identity; mock devices are PCI functions") }
         let flags = descriptor.migrationFlags
         guard flags.contains(.stopCopy), flags.rawValue & ~UInt64(0x7) == 0 else {
             throw fail("migration flags \(flags) are not a combination a device can report (STOP_COPY, P2P, PRE_COPY)")
@@ -61,17 +66,8 @@ extension MockDeviceConfiguration {
         guard size == 0 || size / UInt64(shape.blockSize) <= UInt64(Int32.max) else {
             throw fail("a state of \(size) bytes in \(shape.blockSize)-byte blocks needs more than 2^31 blocks")
         }
+        takeIdentity(of: descriptor)
         stateSize = size
-        migrationFlags = UInt32(flags.rawValue)
-        vendorID = pci.vendorID
-        deviceID = pci.deviceID
-        subsystemVendorID = pci.subsystemVendorID
-        subsystemID = pci.subsystemDeviceID
-        revision = pci.revision
-        classCode = pci.classCode
-        driver = descriptor.driverName
-        driverVersion = descriptor.driverVersion
-        mdevType = descriptor.mdev?.type
         compat = shape.compat
         blockSize = shape.blockSize
         stateSource = shape.source

@@ -55,12 +55,9 @@ struct MockStateParser {
     /// Consumes `words[range]`, the next whole words of the stream.
     mutating func consume(_ words: [UInt64], _ range: Range<Int>) {
         var i = range.lowerBound
-        while i < range.upperBound {
+        while i < range.upperBound, accepting() {
             switch phase {
-            case .failed:
-                return
-            case .ended:
-                fail("data after the end record")
+            case .failed, .ended:
                 return
             case .header, .recordHeader:
                 take(word: words[i])
@@ -84,12 +81,9 @@ struct MockStateParser {
     mutating func consume(bytes: [UInt8]) {
         precondition(identity.pooled, "byte input is for pooled content")
         var i = 0
-        while i < bytes.count {
+        while i < bytes.count, accepting() {
             switch phase {
-            case .failed:
-                return
-            case .ended:
-                fail("data after the end record")
+            case .failed, .ended:
                 return
             case .header, .recordHeader:
                 partialWord |= UInt64(bytes[i]) << (8 * UInt64(partialBytes))
@@ -122,6 +116,12 @@ struct MockStateParser {
     }
 
     // MARK: records
+
+    /// False once the stream failed; more data after the end record fails it.
+    private mutating func accepting() -> Bool {
+        if phase == .ended { fail("data after the end record") }
+        return phase != .failed
+    }
 
     private mutating func take(word: UInt64) {
         if phase == .recordHeader && pending.isEmpty && word == MockStateFormat.magic {

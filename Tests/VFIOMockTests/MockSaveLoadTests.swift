@@ -5,11 +5,11 @@ import VFIOMock
 import VFIOSyscalls
 
 @Suite struct MockSaveLoadTests {
-    @Test(arguments: [UInt64(1), 4096, (1 << 20) + 1, 3 * (64 << 10) + 17] as [UInt64])
-    func roundTripRestoresIdenticalState(size: UInt64) throws {
+    @Test(arguments: [UInt64(1), 4096, (1 << 20) + 1, 3 * (64 << 10) + 17] as [UInt64], StateSources.all)
+    func roundTripRestoresIdenticalState(size: UInt64, kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:src?state=\(size)&seed=7", kernel: kernel)
-        let target = try Opened("mock:dst?state=\(size)&seed=99", kernel: kernel)
+        let source = try Opened("mock:src?state=\(size)&seed=7\(kind)", kernel: kernel)
+        let target = try Opened("mock:dst?state=\(size)&seed=99\(kind)", kernel: kernel)
         source.device.mutateState(blocks: 3)
         #expect(source.device.stateDigest != target.device.stateDigest)
 
