@@ -13,11 +13,11 @@ struct Options {
     var sections: Set<Section> = Set(Section.allCases)
 
     enum Section: String, CaseIterable {
-        case codec, save, memory
+        case codec, save, memory, crc
     }
 
     static let usage = """
-        usage: vfio-bench-ratios [--quick] [--reps N] [--only codec|save|memory]...
+        usage: vfio-bench-ratios [--quick] [--reps N] [--only codec|save|memory|crc]...
           --quick   3 repetitions and a 64 MiB save device: a smoke run, not for quoting
           --reps N  N codec repetitions (default 15); saves then repeat max(5, N/2 + 1) times (9 without it)
           --only S  run only section S (repeatable)

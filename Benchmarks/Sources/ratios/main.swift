@@ -16,7 +16,7 @@ let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
 var verdicts: [Verdict] = []
 
 print("vfio-bench-ratios  \(ISO8601DateFormatter().string(from: Date()))")
-print("machine: \(machineLine()); CRC32C \(CRC32C.isHardwareAccelerated ? "hardware (SSE4.2 crc32)" : "software (tables)")")
+print("machine: \(machineLine()); CRC32C \(CRC32C.active) (available: \(CRC32C.available.map(\.description).joined(separator: ", ")))")
 print("load average at start: \(loadAverage())")
 print("")
 
@@ -76,6 +76,11 @@ if options.sections.contains(.memory) {
     } catch {
         fail("peak memory measurement failed: \(error)")
     }
+}
+
+if options.sections.contains(.crc) {
+    measureCRCPaths(repetitions: options.repetitions)
+    measurePageScans(repetitions: options.repetitions)
 }
 
 print("load average at end: \(loadAverage())")
