@@ -79,6 +79,9 @@ public final class MockCapture: Sendable, Equatable, CustomStringConvertible {
                 if payload.count < Int(recordHeader.payloadLength) { try decoding { () throws(StreamError) in try decoder.endOfInput(available: payload.count) } }
                 switch try decoding({ () throws(StreamError) in try decoder.decodePayload(payload) }) {
                 case .deviceState(let chunk) where chunk.device == index && chunk.length > 0:
+                    guard chunk.offset == chunks.last.map({ $0.streamOffset + UInt64($0.length) }) ?? 0 else {
+                        throw .other("device \(index)'s data is not contiguous from 0 in this file (stream offset \(recordHeader.offset); one channel of a parallel stream?)")
+                    }
                     if chunk.phase == .stopCopy { sawStopCopy = true }
                     if chunk.phase == .preCopy && sawStopCopy {
                         throw .other("device \(index) has pre-copy data after its stop-copy data (stream offset \(recordHeader.offset))")

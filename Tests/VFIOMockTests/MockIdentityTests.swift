@@ -96,7 +96,7 @@ extension MockDeviceConfiguration {
         let sourceKernel = MockKernel()
         let source = try Opened("mock:cap?state=200KiB&block-size=16KiB&compat=acme&seed=5&dirty-rate=1/64KiB", kernel: sourceKernel)
         let config = source.device.configuration
-        var encoder = StreamEncoder(header: StreamHeader(creationTimeNanoseconds: 0, devices: [config.descriptor]))
+        var encoder = try StreamEncoder(header: StreamHeader(creationTimeNanoseconds: 0, devices: [config.descriptor]))
         var file = encoder.encodeHeader()
         let data = try source.set(.preCopy)
         var readings: [(initial: UInt64, dirty: UInt64)] = []
@@ -104,19 +104,20 @@ extension MockDeviceConfiguration {
             let info = try source.precopyInfo(data)
             guard let chunk = try source.readUnlessDrained(data, 50_000) else { break }
             readings.append(info)
-            encoder.appendPreCopyProgress(device: 0, initialBytes: info.initial, dirtyBytes: info.dirty, to: &file)
-            encoder.appendDeviceState(device: 0, phase: .preCopy, payload: chunk, to: &file)
+            try encoder.appendPreCopyProgress(device: 0, initialBytes: info.initial, dirtyBytes: info.dirty, to: &file)
+            try encoder.appendDeviceState(device: 0, phase: .preCopy, payload: chunk, to: &file)
         }
         try source.set(.stopCopy)
         while true {
             let chunk = try source.readOnce(data, 50_000)
             if chunk.isEmpty { break }
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: chunk, to: &file)
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: chunk, to: &file)
         }
         try source.set(.stop)
         try sourceKernel.close(data)
-        encoder.appendEndOfDevice(device: 0, to: &file)
-        encoder.appendEndOfStream(to: &file)
+        try encoder.appendDeviceDigest(device: 0, to: &file)
+        try encoder.appendEndOfDevice(device: 0, to: &file)
+        try encoder.appendEndOfStream(to: &file)
         let capture = try CaptureFile(file)
 
         let kernel = MockKernel()

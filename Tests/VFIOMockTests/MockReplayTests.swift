@@ -20,12 +20,15 @@ final class CaptureFile {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
     /// A stream of `devices`; `records` appends each device's records in stream order.
-    static func stream(_ devices: [DeviceDescriptor], _ records: (inout StreamEncoder, inout [UInt8]) -> Void) -> [UInt8] {
-        var encoder = StreamEncoder(header: StreamHeader(creationTimeNanoseconds: 0, devices: devices))
+    static func stream(_ devices: [DeviceDescriptor], _ records: (inout StreamEncoder, inout [UInt8]) throws -> Void) throws -> [UInt8] {
+        var encoder = try StreamEncoder(header: StreamHeader(creationTimeNanoseconds: 0, devices: devices))
         var bytes = encoder.encodeHeader()
-        records(&encoder, &bytes)
-        for device in devices.indices { encoder.appendEndOfDevice(device: device, to: &bytes) }
-        encoder.appendEndOfStream(to: &bytes)
+        try records(&encoder, &bytes)
+        for device in devices.indices {
+            try encoder.appendDeviceDigest(device: device, to: &bytes)
+            try encoder.appendEndOfDevice(device: device, to: &bytes)
+        }
+        try encoder.appendEndOfStream(to: &bytes)
         return bytes
     }
 }
@@ -45,21 +48,21 @@ enum Captured {
     static let pre1 = bytes(1000, 1), pre2 = bytes(3000, 2), stop1 = bytes(500, 3), stop2 = bytes(1500, 4)
 
     /// Two pre-copy chunks with a reading before each, then two stop-copy chunks.
-    static func nicStream(progress: Bool = true, size: UInt64? = 5000) -> [UInt8] {
-        CaptureFile.stream([nic(size: size)]) { encoder, bytes in
-            if progress { encoder.appendPreCopyProgress(device: 0, initialBytes: 3000, dirtyBytes: 1000, to: &bytes) }
-            encoder.appendDeviceState(device: 0, phase: .preCopy, payload: pre1, to: &bytes)
-            if progress { encoder.appendPreCopyProgress(device: 0, initialBytes: 2000, dirtyBytes: 1000, to: &bytes) }
-            encoder.appendDeviceState(device: 0, phase: .preCopy, payload: pre2, to: &bytes)
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: stop1, to: &bytes)
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: stop2, to: &bytes)
+    static func nicStream(progress: Bool = true, size: UInt64? = 5000) throws -> [UInt8] {
+        try CaptureFile.stream([nic(size: size)]) { encoder, bytes in
+            if progress { try encoder.appendPreCopyProgress(device: 0, initialBytes: 3000, dirtyBytes: 1000, to: &bytes) }
+            try encoder.appendDeviceState(device: 0, phase: .preCopy, payload: pre1, to: &bytes)
+            if progress { try encoder.appendPreCopyProgress(device: 0, initialBytes: 2000, dirtyBytes: 1000, to: &bytes) }
+            try encoder.appendDeviceState(device: 0, phase: .preCopy, payload: pre2, to: &bytes)
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: stop1, to: &bytes)
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: stop2, to: &bytes)
         }
     }
 }
 
 @Suite struct MockReplayTests {
     @Test func aReplayDeviceServesTheCapturedChunksPhasesAndReadings() throws {
-        let capture = try CaptureFile(Captured.nicStream())
+        let capture = try CaptureFile(try Captured.nicStream())
         let kernel = MockKernel()
         let opened = try Opened("mock:r?replay=\(capture.path)", kernel: kernel)
         defer { try? opened.close() }
@@ -95,7 +98,7 @@ enum Captured {
     }
 
     @Test func withoutReadingsInitialBytesAreThePhaseOneBytesLeft() throws {
-        let capture = try CaptureFile(Captured.nicStream(progress: false, size: nil))
+        let capture = try CaptureFile(try Captured.nicStream(progress: false, size: nil))
         let opened = try Opened("mock:r?replay=\(capture.path)")
         defer { try? opened.close() }
         #expect(try opened.feature(R.get | 9, payload: 8).u64(8) == 2000) // the phase-2 total
@@ -109,7 +112,7 @@ enum Captured {
     }
 
     @Test func stopCopyAloneServesEveryChunkAndEachSessionStartsOver() throws {
-        let capture = try CaptureFile(Captured.nicStream())
+        let capture = try CaptureFile(try Captured.nicStream())
         let opened = try Opened("mock:r?replay=\(capture.path)&short-read=600")
         defer { try? opened.close() }
         for _ in 0..<2 {
@@ -132,11 +135,28 @@ enum Captured {
         #expect(opened.kernel.emulatorDescriptorCount == 3)
     }
 
+    @Test func aVersion10CaptureWithoutDigestsReplaysToo() throws {
+        var encoder = try StreamEncoder(header: StreamHeader(
+            version: FormatVersion(major: 1, minor: 0, readerMinor: 0), creationTimeNanoseconds: 0, devices: [Captured.nic()]))
+        var bytes = encoder.encodeHeader()
+        try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: Captured.stop2, to: &bytes)
+        try encoder.appendEndOfDevice(device: 0, to: &bytes)
+        try encoder.appendEndOfStream(to: &bytes)
+        let capture = try CaptureFile(bytes)
+        let opened = try Opened("mock:r?replay=\(capture.path)")
+        defer { try? opened.close() }
+        try opened.set(.stop)
+        let data = try opened.set(.stopCopy)
+        #expect(try opened.kernel.readAll(data) == Captured.stop2)
+        try opened.set(.stop)
+        try opened.kernel.close(data)
+    }
+
     @Test func aStreamOfSeveralDevicesNeedsReplayDevice() throws {
         let other = Captured.nic(flags: [.stopCopy], size: nil)
-        let capture = try CaptureFile(CaptureFile.stream([Captured.nic(), other]) { encoder, bytes in
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: Captured.pre1, to: &bytes)
-            encoder.appendDeviceState(device: 1, phase: .stopCopy, payload: Captured.stop1, to: &bytes)
+        let capture = try CaptureFile(try CaptureFile.stream([Captured.nic(), other]) { encoder, bytes in
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: Captured.pre1, to: &bytes)
+            try encoder.appendDeviceState(device: 1, phase: .stopCopy, payload: Captured.stop1, to: &bytes)
         })
         #expect(throws: MockSpecError.self) { try MockDeviceConfiguration(spec: "mock:r?replay=\(capture.path)") }
         do {
@@ -164,7 +184,7 @@ enum Captured {
     }
 
     @Test func badCapturesAreSpecErrorsNamingTheFileAndTheProblem() throws {
-        let good = Captured.nicStream()
+        let good = try Captured.nicStream()
         var flipped = good
         flipped[flipped.count - 200] ^= 0x10
         let cases: [([UInt8]?, String)] = [
@@ -188,7 +208,7 @@ enum Captured {
     }
 
     @Test func whatTheCaptureDecidesCannotBeGivenToo() throws {
-        let capture = try CaptureFile(Captured.nicStream())
+        let capture = try CaptureFile(try Captured.nicStream())
         for option in ["flags=stop-copy", "state=1MiB", "vendor=0x8086", "source=fast", "reinit-after=1MiB", "dirty-rate=0"] {
             do {
                 _ = try MockDeviceConfiguration(spec: "mock:r?replay=\(capture.path)&\(option)")
@@ -204,7 +224,7 @@ enum Captured {
     }
 
     @Test func faultsApplyToReplayedReads() throws {
-        let capture = try CaptureFile(Captured.nicStream())
+        let capture = try CaptureFile(try Captured.nicStream())
         let kernel = MockKernel()
         let opened = try Opened("mock:r?replay=\(capture.path)&enodev-after=2500", kernel: kernel)
         try opened.set(.stop)
