@@ -70,7 +70,7 @@ let package = Package(
 
         // L3
         .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers"]),
-        .target(name: "VFIOMock", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers"]),
+        .target(name: "VFIOMock", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers", "VFIOStream"]),
 
         // L4
         .target(
@@ -111,6 +111,10 @@ let package = Package(
         .testTarget(
             name: "VFIOKernelTests",
             dependencies: ["VFIOKernel", "VFIOMock", "VFIOMockDevices", "VFIOCore", "VFIOSyscalls", "VFIOStream"]
+        ),
+        .testTarget(
+            name: "VFIOMockTests",
+            dependencies: ["VFIOMock", "VFIOKernel", "VFIOCore", "VFIOSyscalls", "VFIOStream"]
         ),
         .testTarget(
             name: "VFIOConformanceTests",

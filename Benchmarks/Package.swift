@@ -4,6 +4,8 @@
 // `swift build`) never needs the benchmark framework. Four package-benchmark suites
 // (`swift package benchmark`) and one plain executable that measures the roadmap's ratios
 // side by side in one process (`swift run -c release vfio-bench-ratios`). See docs/benchmarks.md.
+// `vfio-bench-mock-source` compares the emulator's own data fds with a plain memfd read
+// (docs/mock.md, "The fast source").
 import PackageDescription
 
 let engine: [Target.Dependency] = [
@@ -30,6 +32,18 @@ let package = Package(
             name: "vfio-bench-ratios",
             dependencies: ["BenchSupport"] + engine,
             path: "Sources/ratios"
+        ),
+
+        .executableTarget(
+            name: "vfio-bench-mock-source",
+            dependencies: [
+                .product(name: "VFIOBuffers", package: "vfio-migration"),
+                .product(name: "VFIOCore", package: "vfio-migration"),
+                .product(name: "VFIOKernel", package: "vfio-migration"),
+                .product(name: "VFIOMock", package: "vfio-migration"),
+                .product(name: "VFIOMockDevices", package: "vfio-migration"),
+            ],
+            path: "Sources/mock-source"
         ),
 
         .executableTarget(

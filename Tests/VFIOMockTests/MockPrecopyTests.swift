@@ -40,10 +40,11 @@ extension Opened {
     static let block = 64 << 10
     static let record = 32 + block
 
-    @Test func initialThenDirtyBytesThenTheFinalStream() throws {
+    @Test(arguments: StateSources.all)
+    func initialThenDirtyBytesThenTheFinalStream(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:pc0?state=1MiB&dirty-rate=0", kernel: kernel)
-        let target = try Opened("mock:pc1?state=1MiB", kernel: kernel)
+        let source = try Opened("mock:pc0?state=1MiB&dirty-rate=0\(kind)", kernel: kernel)
+        let target = try Opened("mock:pc1?state=1MiB\(kind)", kernel: kernel)
         let data = try source.set(.preCopy)
         #expect(data >= 0)
         let initial = UInt64(64 + 16 * Self.record)
@@ -79,10 +80,11 @@ extension Opened {
         #expect(kernel.liveThreadCount == 0)
     }
 
-    @Test func readingWhileRunningDirtiesStateAtTheConfiguredRate() throws {
+    @Test(arguments: StateSources.all)
+    func readingWhileRunningDirtiesStateAtTheConfiguredRate(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:pr0?state=4MiB&dirty-rate=1/256KiB", kernel: kernel)
-        let target = try Opened("mock:pr1?state=4MiB", kernel: kernel)
+        let source = try Opened("mock:pr0?state=4MiB&dirty-rate=1/256KiB\(kind)", kernel: kernel)
+        let target = try Opened("mock:pr1?state=4MiB\(kind)", kernel: kernel)
         let data = try source.set(.preCopy)
         var stream: [UInt8] = []
         var rounds = 0
@@ -107,8 +109,9 @@ extension Opened {
         try target.close()
     }
 
-    @Test func zeroInsteadOfENOMSGWhenConfigured() throws {
-        let opened = try Opened("mock:pz?state=100&precopy-end=zero&dirty-rate=0")
+    @Test(arguments: StateSources.all)
+    func zeroInsteadOfENOMSGWhenConfigured(kind: String) throws {
+        let opened = try Opened("mock:pz?state=100&precopy-end=zero&dirty-rate=0\(kind)")
         defer { try? opened.close() }
         let data = try opened.set(.preCopy)
         #expect(try opened.read(data, exactly: 64 + 32 + 104).count == 200)
@@ -120,8 +123,9 @@ extension Opened {
         try opened.kernel.close(data)
     }
 
-    @Test func leavingThePreCopyGroupEndsTheSession() throws {
-        let opened = try Opened("mock:pe?state=64KiB")
+    @Test(arguments: StateSources.all)
+    func leavingThePreCopyGroupEndsTheSession(kind: String) throws {
+        let opened = try Opened("mock:pe?state=64KiB\(kind)")
         defer { try? opened.close() }
         let first = try opened.set(.preCopy)
         _ = try opened.readOnce(first, 100)
@@ -145,8 +149,9 @@ extension Opened {
         #expect(opened.kernel.liveThreadCount == 0)
     }
 
-    @Test func stopCopyEndsWithEOFAndUnreadDataIsLostAtStop() throws {
-        let opened = try Opened("mock:sc?state=4MiB")
+    @Test(arguments: StateSources.all)
+    func stopCopyEndsWithEOFAndUnreadDataIsLostAtStop(kind: String) throws {
+        let opened = try Opened("mock:sc?state=4MiB\(kind)")
         defer { try? opened.close() }
         try opened.set(.stop)
         let data = try opened.set(.stopCopy)
@@ -158,9 +163,10 @@ extension Opened {
         #expect(opened.kernel.emulatorDescriptorCount == 3)
     }
 
-    @Test func closingTheDeviceEndsSessionsAndReopenStartsRunning() throws {
+    @Test(arguments: StateSources.all)
+    func closingTheDeviceEndsSessionsAndReopenStartsRunning(kind: String) throws {
         let kernel = MockKernel()
-        let opened = try Opened("mock:cl?state=2MiB", kernel: kernel)
+        let opened = try Opened("mock:cl?state=2MiB\(kind)", kernel: kernel)
         let data = try opened.set(.preCopy)
         try kernel.close(opened.fd)
         expectErrno(.noDevice) { _ = try opened.readOnce(data, 100) }

@@ -1,25 +1,14 @@
-// A resume session (RESUMING): a real pipe whose write end the caller owns, drained by a
-// consumer thread that checks the stream as it arrives. The header is checked synchronously in
-// the write that completes it, so a foreign stream fails that write with EINVAL, as vendor
-// drivers refuse one; everything else is judged at RESUMING → STOP.
-//
-// All fields are guarded by the kernel lock; the consumer reads and parses outside it.
+// The default resume session: a real pipe whose write end the caller owns, drained by a
+// consumer thread that checks the stream as it arrives. The header is peeked in the write that
+// completes it (so that write can fail); the consumer parses everything outside the lock.
 import Foundation
 import SystemPackage
 import VFIOSyscalls
 
-final class ResumeSession: @unchecked Sendable {
-    let device: MockDevice
-    private let lock: NSCondition
-    /// The write end, handed to the caller as the data fd.
-    let userFD: CInt
+final class PipedResumeSession: MockResumeSession, @unchecked Sendable {
     private var readFD: CInt?
     /// A private non-blocking write end: one byte wakes the consumer when the session ends.
     private var doorbellFD: CInt?
-    private let identity: StreamFormat.Identity
-
-    private(set) var dead = false
-    var nonBlocking = false
     /// The caller closed its write end: the consumer runs to EOF and keeps the result.
     private(set) var userClosed = false
     /// A write failed: further writes fail with ENODEV, and the load is refused.
@@ -36,34 +25,30 @@ final class ResumeSession: @unchecked Sendable {
     /// The consumer has parsed everything it will parse; `parser` is the caller's now.
     private var handedOff = false
     private var consumerDone = false
-    private var parser: StreamParser
-    var faultTriggered: Set<String> = []
+    private var parser: MockStateParser
 
     /// Opens the pipe and starts the consumer. Called with the lock held.
     init(device: MockDevice, lock: NSCondition) throws(Errno) {
-        self.device = device
-        self.lock = lock
-        self.identity = device.streamIdentity
-        self.parser = StreamParser(identity: identity)
+        self.parser = MockStateParser(identity: device.streamIdentity)
         let ledger = device.ledger
         let pipe = try ledger.pipe()
         do {
-            _ = try? LinuxKernel.shared.setPipeSize(pipe.write, SaveSession.chunkBytes)
+            _ = try? LinuxKernel.shared.setPipeSize(pipe.write, PipedSaveSession.chunkBytes)
             doorbellFD = try ledger.open("/proc/self/fd/\(pipe.write)", [.writeOnly, .nonBlocking])
         } catch {
             try? ledger.close(pipe.read)
             try? ledger.close(pipe.write)
             throw error
         }
-        userFD = pipe.write
         readFD = pipe.read
+        super.init(device: device, lock: lock, userFD: pipe.write)
         ledger.threadStarted()
         let thread = Thread { [self] in consume() }
         thread.name = "mock-resume-\(device.name)"
         thread.start()
     }
 
-    var transferredBytes: UInt64 { acceptedBytes }
+    override var transferredBytes: UInt64 { acceptedBytes }
 
     // MARK: the caller's writes (lock held around the checks)
 
@@ -71,12 +56,12 @@ final class ResumeSession: @unchecked Sendable {
     func admitWrite(_ region: UserRegion) throws(Errno) -> [UInt8] {
         if dead || writeFailure != nil { throw .noDevice }
         var peek: [UInt8] = []
-        let missing = StreamFormat.headerBytes - headerPeek.count
+        let missing = MockStateFormat.headerBytes - headerPeek.count
         if missing > 0 && region.count > 0 {
             peek = try UserMemory([region]).copyIn(from: region.address, count: min(missing, region.count))
             let header = headerPeek + peek
-            if header.count == StreamFormat.headerBytes,
-               case .failure(let problem) = StreamFormat.parseHeader(StreamFormat.words(of: header), expecting: identity) {
+            if header.count == MockStateFormat.headerBytes,
+               case .failure(let problem) = MockStateFormat.parseHeader(MockStateFormat.words(of: header), expecting: identity) {
                 writeFailure = problem.description
                 throw .invalidArgument
             }
@@ -104,7 +89,7 @@ final class ResumeSession: @unchecked Sendable {
 
     /// Waits until the consumer has parsed everything written, then judges the stream.
     /// Runs without the lock.
-    func verdict() -> Result<DeviceStateImage, ResumeRefusal> {
+    override func verdict() -> Result<DeviceStateImage, ResumeRefusal> {
         lock.lock()
         defer { lock.unlock() }
         if dead { return .failure(ResumeRefusal(reason: "the data session ended before the load completed")) }
@@ -119,16 +104,15 @@ final class ResumeSession: @unchecked Sendable {
     }
 
     /// Marks the session ended (lock held); then run `finishTeardown()` unlocked.
-    func end() {
+    override func end() {
         guard !dead else { return }
-        dead = true
+        super.end()
         if writesInFlight == 0 { ringDoorbell() }
-        lock.broadcast()
     }
 
     /// The caller closed its write end: the consumer drains to EOF and keeps its result.
     /// Lock held; run `finishTeardown()` afterwards only if the session also ended.
-    func callerClosed() -> CInt? {
+    override func callerClosed() -> CInt? {
         userClosed = true
         let doorbell = doorbellFD
         doorbellFD = nil
@@ -136,7 +120,7 @@ final class ResumeSession: @unchecked Sendable {
     }
 
     /// Waits for the consumer to stop and closes the emulator's pipe ends. Unlocked; idempotent.
-    func finishTeardown() {
+    override func finishTeardown() {
         lock.lock()
         while !consumerDone { lock.wait() }
         let fds = [readFD, doorbellFD].compactMap { $0 }
@@ -152,7 +136,7 @@ final class ResumeSession: @unchecked Sendable {
         lock.lock()
         let fd = readFD!
         lock.unlock()
-        var buffer = [UInt64](repeating: 0, count: (SaveSession.chunkBytes / 8) + 1)
+        var buffer = [UInt64](repeating: 0, count: (PipedSaveSession.chunkBytes / 8) + 1)
         var carried = 0 // bytes of a partial word kept at the start of `buffer`
         while true {
             var n = 0

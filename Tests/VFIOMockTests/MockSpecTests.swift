@@ -19,7 +19,9 @@ import VFIOMock
             + "&bdf=0000:3b:00.2&group=42&block-size=1MiB&dirty-rate=3/2MiB&precopy-end=zero&data-size=no"
             + "&dma-logging=no&resume-failure=error&bar0=1MiB&fail-arc=RUNNING>STOP:EIO:error"
             + "&fail-arc=STOP_COPY>STOP:5:once&short-read=1000&short-write=4KiB&eintr=7&eagain=3"
-            + "&enodev-after=1GiB&reset-after=12345&disappear-after=2G"
+            + "&enodev-after=1GiB&reset-after=12345&disappear-after=2G&source=fast&revision=0x0a&class=0x120000"
+            + "&precopy-info-v2=no&reinit-after=8MiB&dma-rate=64MiB/s&dma-hot=16MiB&dma-hot-fraction=0.75"
+            + "&dma-pattern=hot-cold&dma-seed=42"
         let c = try MockDeviceConfiguration(spec: spec)
         #expect(c.stateSize == 16 << 30)
         #expect(c.migrationFlags == 0x3)
@@ -33,7 +35,14 @@ import VFIOMock
         ])
         #expect(c.faults.shortWriteLimit == 4096 && c.faults.interruptEvery == 7 && c.faults.wouldBlockEvery == 3)
         #expect(c.faults.disappearAfterBytes == 2 << 30)
+        #expect(c.stateSource == .fast && c.revision == 0x0A && c.classCode == 0x12_0000)
+        #expect(!c.offersPrecopyInfoV2 && c.reinitAfterBytes == 8 << 20)
+        #expect(c.dmaWorkload == MockDMAWorkload(rate: 64 << 20, hotSet: 16 << 20, hotFraction: 0.75, pattern: .hotCold, seed: 42))
         #expect(try MockDeviceConfiguration(spec: c.spec) == c)
+        let workload = try MockDeviceConfiguration(spec: "mock:w?dma-rate=64MiB/s&dma-hot=16MiB&dma-pattern=random")
+        #expect(workload.dmaWorkload == MockDMAWorkload(rate: 64 << 20, hotSet: 16 << 20))
+        #expect(workload.spec == "mock:w?dma-rate=64MiB/s&dma-hot=16MiB") // random is the default
+        #expect(try MockDeviceConfiguration(spec: "mock:l?dma-logging=no").dmaWorkload == nil) // not a workload option
 
         let mdev = try MockDeviceConfiguration(spec: "mock:m?mdev-type=mtty-2&uuid=83B8F4F2-509F-382F-3C1E-E6BFE0FA1001")
         #expect(mdev.isMediated && mdev.uuid == "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001")
@@ -63,6 +72,18 @@ import VFIOMock
         ("mock:a?data-size=maybe", "yes or no"),
         ("mock:a?dirty-rate=fast", "BLOCKS/SIZE"),
         ("mock:a?state=1TiB&block-size=8", "2^31 blocks"),
+        ("mock:a?source=slow", "generated or fast"),
+        ("mock:a?revision=0x100", "8-bit"),
+        ("mock:a?class=0x1000000", "24-bit"),
+        ("mock:a?precopy-info-v2=sometimes", "yes or no"),
+        ("mock:a?reinit-after=soon", "option 'reinit-after'"),
+        ("mock:a?replay=", "stream file"),
+        ("mock:a?replay-device=1", "'replay-device' needs 'replay'"),
+        ("mock:a?dma-rate=64MiB", "per second"),
+        ("mock:a?dma-hot=16MiB", "'dma-hot' needs 'dma-rate'"),
+        ("mock:a?dma-rate=1MiB/s&dma-hot=100", "4KiB page"),
+        ("mock:a?dma-rate=1MiB/s&dma-hot-fraction=1.5", "fraction from 0 to 1"),
+        ("mock:a?dma-rate=1MiB/s&dma-pattern=zigzag", "sequential, random, hot-cold"),
     ] as [(String, String)])
     func badSpecsSayWhatIsWrong(spec: String, message: String) {
         do {

@@ -33,8 +33,9 @@ final class Outcome: @unchecked Sendable {
 }
 
 @Suite struct MockFaultTests {
-    @Test func failedArcKeepsTheLastStateAndCanBeRetried() throws {
-        let opened = try Opened("mock:fa?state=64KiB&fail-arc=STOP_COPY>STOP:EIO:once")
+    @Test(arguments: StateSources.all)
+    func failedArcKeepsTheLastStateAndCanBeRetried(kind: String) throws {
+        let opened = try Opened("mock:fa?state=64KiB&fail-arc=STOP_COPY>STOP:EIO:once\(kind)")
         defer { try? opened.close() }
         try opened.set(.stop)
         let data = try opened.set(.stopCopy)
@@ -58,10 +59,11 @@ final class Outcome: @unchecked Sendable {
         try opened.kernel.close(data)
     }
 
-    @Test func shortReadsAndWritesStillCarryTheWholeStream() throws {
+    @Test(arguments: StateSources.all)
+    func shortReadsAndWritesStillCarryTheWholeStream(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:sr?state=300KiB&short-read=1000", kernel: kernel)
-        let target = try Opened("mock:sw?state=300KiB&short-write=777", kernel: kernel)
+        let source = try Opened("mock:sr?state=300KiB&short-read=1000\(kind)", kernel: kernel)
+        let target = try Opened("mock:sw?state=300KiB&short-write=777\(kind)", kernel: kernel)
         try source.set(.stop)
         let data = try source.set(.stopCopy)
         var stream: [UInt8] = []
@@ -85,8 +87,9 @@ final class Outcome: @unchecked Sendable {
         try target.close()
     }
 
-    @Test func everyNthCallIsInterrupted() throws {
-        let opened = try Opened("mock:ei?state=128KiB&eintr=3")
+    @Test(arguments: StateSources.all)
+    func everyNthCallIsInterrupted(kind: String) throws {
+        let opened = try Opened("mock:ei?state=128KiB&eintr=3\(kind)")
         defer { try? opened.close() }
         var interrupted = 0
         for _ in 0..<9 {
@@ -105,8 +108,9 @@ final class Outcome: @unchecked Sendable {
         try opened.kernel.close(data)
     }
 
-    @Test func wouldBlockOnlyOnNonBlockingFds() throws {
-        let opened = try Opened("mock:ea?state=1MiB&eagain=2")
+    @Test(arguments: StateSources.all)
+    func wouldBlockOnlyOnNonBlockingFds(kind: String) throws {
+        let opened = try Opened("mock:ea?state=1MiB&eagain=2\(kind)")
         defer { try? opened.close() }
         try opened.set(.stop)
         let data = try opened.set(.stopCopy)
@@ -123,8 +127,9 @@ final class Outcome: @unchecked Sendable {
         try opened.kernel.close(data)
     }
 
-    @Test func noDeviceAfterNBytesOfASession() throws {
-        let opened = try Opened("mock:en?state=1MiB&enodev-after=100KiB")
+    @Test(arguments: StateSources.all)
+    func noDeviceAfterNBytesOfASession(kind: String) throws {
+        let opened = try Opened("mock:en?state=1MiB&enodev-after=100KiB\(kind)")
         defer { try? opened.close() }
         try opened.set(.stop)
         let data = try opened.set(.stopCopy)
@@ -142,10 +147,11 @@ final class Outcome: @unchecked Sendable {
         try opened.kernel.close(data)
     }
 
-    @Test func noDeviceAfterNBytesWhileResuming() throws {
+    @Test(arguments: StateSources.all)
+    func noDeviceAfterNBytesWhileResuming(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:rs?state=256KiB", kernel: kernel)
-        let target = try Opened("mock:rt?state=256KiB&enodev-after=64KiB", kernel: kernel)
+        let source = try Opened("mock:rs?state=256KiB\(kind)", kernel: kernel)
+        let target = try Opened("mock:rt?state=256KiB&enodev-after=64KiB\(kind)", kernel: kernel)
         let stream = try source.saveStopCopy()
         expectErrno(.noDevice) { try target.load(stream) }
         expectErrno(.invalidArgument) { try target.set(.stop) } // the load cannot complete
@@ -154,8 +160,9 @@ final class Outcome: @unchecked Sendable {
         #expect(kernel.liveThreadCount == 0)
     }
 
-    @Test func resetRacingATransferEndsTheSession() throws {
-        let opened = try Opened("mock:rr?state=8MiB&reset-after=1MiB")
+    @Test(arguments: StateSources.all)
+    func resetRacingATransferEndsTheSession(kind: String) throws {
+        let opened = try Opened("mock:rr?state=8MiB&reset-after=1MiB\(kind)")
         defer { try? opened.close() }
         try opened.set(.stop)
         let data = try opened.set(.stopCopy)
@@ -179,8 +186,9 @@ final class Outcome: @unchecked Sendable {
         #expect(opened.kernel.liveThreadCount == 0)
     }
 
-    @Test func resetFromAnotherThreadWakesABlockedReader() throws {
-        let opened = try Opened("mock:rb?state=1MiB")
+    @Test(arguments: StateSources.all)
+    func resetFromAnotherThreadWakesABlockedReader(kind: String) throws {
+        let opened = try Opened("mock:rb?state=1MiB\(kind)")
         defer { try? opened.close() }
         opened.device.faults.stallProducer = true
         let data = try opened.set(.preCopy)
@@ -205,8 +213,9 @@ final class Outcome: @unchecked Sendable {
         #expect(opened.kernel.liveThreadCount == 0)
     }
 
-    @Test func unstallingTheProducerDeliversTheStream() throws {
-        let opened = try Opened("mock:us?state=256KiB")
+    @Test(arguments: StateSources.all)
+    func unstallingTheProducerDeliversTheStream(kind: String) throws {
+        let opened = try Opened("mock:us?state=256KiB\(kind)")
         defer { try? opened.close() }
         opened.device.faults.stallProducer = true
         try opened.set(.stop)
@@ -226,9 +235,10 @@ final class Outcome: @unchecked Sendable {
         try opened.kernel.close(data)
     }
 
-    @Test func deviceThatDisappearsAnswersENODEV() throws {
+    @Test(arguments: StateSources.all)
+    func deviceThatDisappearsAnswersENODEV(kind: String) throws {
         let kernel = MockKernel()
-        let opened = try Opened("mock:gone?state=4MiB&disappear-after=256KiB", kernel: kernel)
+        let opened = try Opened("mock:gone?state=4MiB&disappear-after=256KiB\(kind)", kernel: kernel)
         try opened.set(.stop)
         let data = try opened.set(.stopCopy)
         var failure: Errno?

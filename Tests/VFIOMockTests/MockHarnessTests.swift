@@ -137,6 +137,15 @@ struct Opened {
         fd = try kernel.call(group, R.getDeviceFD, UserBuffer(cString: device.kernelName))
     }
 
+    /// Already opened objects (a device fd reopened on the same group, for example).
+    init(kernel: MockKernel, device: MockDevice, container: CInt, group: CInt, fd: CInt) {
+        self.kernel = kernel
+        self.device = device
+        self.container = container
+        self.group = group
+        self.fd = fd
+    }
+
     func close() throws {
         try kernel.close(fd)
         try kernel.close(group)
@@ -182,6 +191,11 @@ struct Opened {
         try kernel.writeAll(data, bytes, chunk: chunk)
         try set(.stop)
     }
+}
+
+/// Spec suffixes for tests that must hold for both kinds of state source.
+enum StateSources {
+    static let all = ["", "&source=fast"]
 }
 
 func expectErrno(_ expected: Errno, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {

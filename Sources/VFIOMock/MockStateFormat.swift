@@ -3,8 +3,10 @@
 // must carry it byte for byte without understanding it.
 //
 // Everything is little-endian 64-bit words, so every record starts 8-byte aligned:
-//   header  (8 words): magic, format version, compat id, state size, block size, content seed,
-//                      session salt, check word
+//   header  (8 words): magic, format version | content kind << 32, compat id, state size,
+//                      block size, content seed, session salt, check word
+//                      (a REINIT repeats the header mid-stream; the blocks that follow it
+//                      describe the state it announces)
 //   block   (4 words + payload): kind | payload length << 32, block index, version, check word;
 //                      then the block's bytes, zero-padded to a whole word
 //   end     (4 words): kind, block records sent, state digest, check word
@@ -13,7 +15,7 @@
 // that is truncated, altered, misses blocks or ends with a digest its state does not match.
 import SystemPackage
 
-enum StreamFormat {
+enum MockStateFormat {
     static let magic: UInt64 = 0x3153_5346_4B43_4F4D // "MOCKFSS1" as little-endian bytes
     static let versionMajor: UInt64 = 1
     static let versionMinor: UInt64 = 0
@@ -31,11 +33,15 @@ enum StreamFormat {
         var compat: UInt64
         var stateSize: UInt64
         var blockSize: Int
+        /// Slices of a pool (`source=fast`) rather than generated words.
+        var pooled = false
+
+        var contentKind: UInt64 { pooled ? 1 : 0 }
     }
 
     static func header(identity: Identity, seed: UInt64, salt: UInt64) -> [UInt64] {
         var words: [UInt64] = [
-            magic, versionMajor | versionMinor << 16, identity.compat, identity.stateSize,
+            magic, versionMajor | versionMinor << 16 | identity.contentKind << 32, identity.compat, identity.stateSize,
             UInt64(identity.blockSize), seed, salt,
         ]
         words.append(check(words))
@@ -61,6 +67,7 @@ enum StreamFormat {
 
     enum HeaderProblem: Error, CustomStringConvertible {
         case badMagic, unsupportedVersion(UInt64), corrupt, foreignDevice, sizeMismatch(UInt64), blockSizeMismatch(UInt64)
+        case contentMismatch(pooled: Bool)
         var description: String {
             switch self {
             case .badMagic: "not a mock device-state stream (bad magic)"
@@ -69,6 +76,9 @@ enum StreamFormat {
             case .foreignDevice: "stream comes from an incompatible device (compat id differs)"
             case .sizeMismatch(let s): "stream carries \(s) bytes of state; this device has a different state size"
             case .blockSizeMismatch(let b): "stream uses \(b)-byte blocks; this device uses a different block size"
+            case .contentMismatch(let pooled):
+                pooled ? "stream comes from a source=fast device; this device generates its state"
+                    : "stream comes from a device that generates its state; this device is source=fast"
             }
         }
     }
@@ -81,7 +91,17 @@ enum StreamFormat {
         guard words[2] == identity.compat else { return .failure(.foreignDevice) }
         guard words[3] == identity.stateSize else { return .failure(.sizeMismatch(words[3])) }
         guard words[4] == UInt64(identity.blockSize) else { return .failure(.blockSizeMismatch(words[4])) }
+        guard words[1] >> 32 == identity.contentKind else { return .failure(.contentMismatch(pooled: words[1] >> 32 == 1)) }
         return .success(Header(seed: words[5], salt: words[6]))
+    }
+
+    /// The little-endian bytes of `words`.
+    static func bytes(of words: [UInt64]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: words.count * 8)
+        for (i, w) in words.enumerated() {
+            for j in 0..<8 { out[i * 8 + j] = UInt8(truncatingIfNeeded: w >> (8 * UInt64(j))) }
+        }
+        return out
     }
 
     /// Little-endian words of a byte array whose length is a multiple of 8.

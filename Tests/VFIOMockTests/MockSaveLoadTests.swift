@@ -5,11 +5,11 @@ import VFIOMock
 import VFIOSyscalls
 
 @Suite struct MockSaveLoadTests {
-    @Test(arguments: [UInt64(1), 4096, (1 << 20) + 1, 3 * (64 << 10) + 17] as [UInt64])
-    func roundTripRestoresIdenticalState(size: UInt64) throws {
+    @Test(arguments: [UInt64(1), 4096, (1 << 20) + 1, 3 * (64 << 10) + 17] as [UInt64], StateSources.all)
+    func roundTripRestoresIdenticalState(size: UInt64, kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:src?state=\(size)&seed=7", kernel: kernel)
-        let target = try Opened("mock:dst?state=\(size)&seed=99", kernel: kernel)
+        let source = try Opened("mock:src?state=\(size)&seed=7\(kind)", kernel: kernel)
+        let target = try Opened("mock:dst?state=\(size)&seed=99\(kind)", kernel: kernel)
         source.device.mutateState(blocks: 3)
         #expect(source.device.stateDigest != target.device.stateDigest)
 
@@ -26,10 +26,11 @@ import VFIOSyscalls
         #expect(kernel.liveThreadCount == 0)
     }
 
-    @Test func streamFromAnIncompatibleDeviceFailsTheWriteWithEINVAL() throws {
+    @Test(arguments: StateSources.all)
+    func streamFromAnIncompatibleDeviceFailsTheWriteWithEINVAL(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:a?state=8KiB&compat=vendor-a", kernel: kernel)
-        let target = try Opened("mock:b?state=8KiB&compat=vendor-b", kernel: kernel)
+        let source = try Opened("mock:a?state=8KiB&compat=vendor-a\(kind)", kernel: kernel)
+        let target = try Opened("mock:b?state=8KiB&compat=vendor-b\(kind)", kernel: kernel)
         let stream = try source.saveStopCopy()
         try target.set(.stop)
         let data = try target.set(.resuming)
@@ -43,10 +44,11 @@ import VFIOSyscalls
         try target.close()
     }
 
-    @Test func streamForADifferentStateSizeIsRefusedAtTheHeader() throws {
+    @Test(arguments: StateSources.all)
+    func streamForADifferentStateSizeIsRefusedAtTheHeader(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:a?state=8KiB", kernel: kernel)
-        let target = try Opened("mock:b?state=16KiB", kernel: kernel)
+        let source = try Opened("mock:a?state=8KiB\(kind)", kernel: kernel)
+        let target = try Opened("mock:b?state=16KiB\(kind)", kernel: kernel)
         let stream = try source.saveStopCopy()
         // The header arrives in pieces; the write that completes it fails.
         try target.set(.stop)
@@ -58,10 +60,11 @@ import VFIOSyscalls
         try target.close()
     }
 
-    @Test func truncatedStreamIsRefusedAtResumingToStop() throws {
+    @Test(arguments: StateSources.all)
+    func truncatedStreamIsRefusedAtResumingToStop(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:a?state=256KiB", kernel: kernel)
-        let target = try Opened("mock:b?state=256KiB", kernel: kernel)
+        let source = try Opened("mock:a?state=256KiB\(kind)", kernel: kernel)
+        let target = try Opened("mock:b?state=256KiB\(kind)", kernel: kernel)
         let stream = try source.saveStopCopy()
         let before = target.device.stateDigest
         expectErrno(.invalidArgument) { try target.load(Array(stream.dropLast(100))) }
@@ -72,10 +75,11 @@ import VFIOSyscalls
         try target.close()
     }
 
-    @Test func alteredPayloadIsRefusedAndCanLandInError() throws {
+    @Test(arguments: StateSources.all)
+    func alteredPayloadIsRefusedAndCanLandInError(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:a?state=256KiB", kernel: kernel)
-        let target = try Opened("mock:b?state=256KiB&resume-failure=error", kernel: kernel)
+        let source = try Opened("mock:a?state=256KiB\(kind)", kernel: kernel)
+        let target = try Opened("mock:b?state=256KiB&resume-failure=error\(kind)", kernel: kernel)
         var stream = try source.saveStopCopy()
         stream[100_000] ^= 0x40
         expectErrno(.invalidArgument) { try target.load(stream) }
@@ -88,10 +92,11 @@ import VFIOSyscalls
         try target.close()
     }
 
-    @Test func alteredRecordHeaderIsRefused() throws {
+    @Test(arguments: StateSources.all)
+    func alteredRecordHeaderIsRefused(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:a?state=64KiB&block-size=4KiB", kernel: kernel)
-        let target = try Opened("mock:b?state=64KiB&block-size=4KiB", kernel: kernel)
+        let source = try Opened("mock:a?state=64KiB&block-size=4KiB\(kind)", kernel: kernel)
+        let target = try Opened("mock:b?state=64KiB&block-size=4KiB\(kind)", kernel: kernel)
         var stream = try source.saveStopCopy()
         // Second block record: header(64) + record(32 + 4096) → its version word at +16.
         stream[64 + 32 + 4096 + 16] ^= 1
@@ -101,10 +106,11 @@ import VFIOSyscalls
         try target.close()
     }
 
-    @Test func streamMissingItsEndIsRefusedButTheRealOneLoadsAfterAReset() throws {
+    @Test(arguments: StateSources.all)
+    func streamMissingItsEndIsRefusedButTheRealOneLoadsAfterAReset(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:a?state=128KiB", kernel: kernel)
-        let target = try Opened("mock:b?state=128KiB", kernel: kernel)
+        let source = try Opened("mock:a?state=128KiB\(kind)", kernel: kernel)
+        let target = try Opened("mock:b?state=128KiB\(kind)", kernel: kernel)
         let stream = try source.saveStopCopy()
         expectErrno(.invalidArgument) { try target.load(Array(stream.dropLast(32))) }
         #expect(try kernel.ioctl(target.fd, R.reset, .none) == 0)
@@ -114,10 +120,11 @@ import VFIOSyscalls
         try target.close()
     }
 
-    @Test func writerClosingItsFdBeforeStopStillLoads() throws {
+    @Test(arguments: StateSources.all)
+    func writerClosingItsFdBeforeStopStillLoads(kind: String) throws {
         let kernel = MockKernel()
-        let source = try Opened("mock:a?state=300KiB", kernel: kernel)
-        let target = try Opened("mock:b?state=300KiB", kernel: kernel)
+        let source = try Opened("mock:a?state=300KiB\(kind)", kernel: kernel)
+        let target = try Opened("mock:b?state=300KiB\(kind)", kernel: kernel)
         let stream = try source.saveStopCopy()
         try target.set(.stop)
         let data = try target.set(.resuming)

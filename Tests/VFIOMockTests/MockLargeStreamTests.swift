@@ -1,21 +1,19 @@
-// How fast the emulator produces and checks state through real pipes, and that its memory
-// does not grow with the state size (release builds only: debug builds are an order of
-// magnitude slower). Prints MB/s; fails below a floor far under what it reaches here, so a
-// pathological regression shows.
+// Whole GiB-sized streams through real pipes, checked byte for byte, and a 16 GiB device whose
+// save does not grow the emulator's memory (release builds only: debug builds are an order of
+// magnitude slower). Speeds are measured by the benchmarks (Benchmarks/), not here.
 import Foundation
 import SystemPackage
 import Testing
 import VFIOMock
 import VFIOSyscalls
 
-@Suite(.enabled(if: MockSaveLoadTests.largeTestsEnabled), .serialized) struct MockThroughputTests {
-    /// Reads a save fd to EOF, writing each chunk to `sink`; returns (bytes, seconds, peak RSS growth).
-    static func drain(_ kernel: MockKernel, _ data: CInt, into sink: CInt) throws -> (Int, Double, Int) {
+@Suite(.enabled(if: MockSaveLoadTests.largeTestsEnabled), .serialized) struct MockLargeStreamTests {
+    /// Reads a save fd to EOF, writing each chunk to `sink`; returns (bytes, peak RSS growth).
+    static func drain(_ kernel: MockKernel, _ data: CInt, into sink: CInt) throws -> (Int, Int) {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var total = 0
         let baseline = residentBytes()
         var peak = baseline
-        let start = Date()
         while true {
             let n = try kernel.readBytes(data, into: &buffer, byteRange: 0..<buffer.count)
             if n == 0 { break }
@@ -24,7 +22,7 @@ import VFIOSyscalls
             total += n
             if total % (256 << 20) < n { peak = max(peak, residentBytes()) }
         }
-        return (total, Date().timeIntervalSince(start), peak - baseline)
+        return (total, peak - baseline)
     }
 
     static func residentBytes() -> Int {
@@ -40,11 +38,8 @@ import VFIOSyscalls
         let null = try opened.kernel.open("/dev/null", .writeOnly) // passes through to the real kernel
         try opened.set(.stop)
         let data = try opened.set(.stopCopy)
-        let (total, seconds, _) = try Self.drain(opened.kernel, data, into: null)
-        let rate = Double(total) / seconds / 1e6
-        print("mock save 1 GiB: \(total) bytes in \(String(format: "%.3f", seconds)) s = \(Int(rate)) MB/s")
-        #expect(total > 1 << 30)
-        #expect(rate > 300)
+        let (total, _) = try Self.drain(opened.kernel, data, into: null)
+        #expect(total == 64 + 16384 * (32 + 65536) + 32)
         try opened.set(.stop)
         try opened.kernel.close(data)
         try opened.kernel.close(null)
@@ -60,12 +55,10 @@ import VFIOSyscalls
         try target.set(.stop)
         let out = try source.set(.stopCopy)
         let into = try target.set(.resuming)
-        let (total, seconds, _) = try Self.drain(kernel, out, into: into)
+        let (total, _) = try Self.drain(kernel, out, into: into)
         try target.set(.stop)
-        let rate = Double(total) / seconds / 1e6
-        print("mock save → load 1 GiB: \(String(format: "%.3f", seconds)) s = \(Int(rate)) MB/s (every byte checked)")
-        #expect(target.device.stateDigest == source.device.stateDigest)
-        #expect(rate > 200)
+        #expect(total == 64 + 16384 * (32 + 65536) + 32)
+        #expect(target.device.stateDigest == source.device.stateDigest) // every byte was checked
         try source.set(.stop)
         for fd in [out, into] { try kernel.close(fd) }
         try source.close()
@@ -78,8 +71,7 @@ import VFIOSyscalls
         let null = try opened.kernel.open("/dev/null", .writeOnly)
         try opened.set(.stop)
         let data = try opened.set(.stopCopy)
-        let (total, seconds, growth) = try Self.drain(opened.kernel, data, into: null)
-        print("mock save 16 GiB to /dev/null: \(String(format: "%.2f", seconds)) s = \(Int(Double(total) / seconds / 1e6)) MB/s, RSS growth \(growth >> 20) MiB")
+        let (total, growth) = try Self.drain(opened.kernel, data, into: null)
         #expect(total > 16 << 30)
         #expect(growth < 256 << 20)
         try opened.set(.stop)
