@@ -9,6 +9,7 @@ extension MockDeviceConfiguration {
     /// A replay device carries its capture's string (its state is the capture's).
     public var vendorCompatibility: String {
         if let replay { return replay.descriptor.vendorCompatibility }
+        if bareVendorCompatibility { return compat }
         return "compat=\(compat);block-size=\(blockSize);source=\(stateSource.rawValue)"
     }
 
@@ -56,6 +57,7 @@ extension MockDeviceConfiguration {
         }
         guard let size = descriptor.expectedStateSize else { throw fail("no expectedStateSize: the state size to accept is unknown") }
         let shape = try Self.parseVendorCompatibility(descriptor, fail)
+        bareVendorCompatibility = shape.bare
         for (what, text) in [("driver name", descriptor.driverName), ("driver version", descriptor.driverVersion)] {
             guard (try? MockSpec.word(text)) != nil else { throw fail("\(what) '\(text)' cannot be a mock's (1-128 letters, digits or - _ . : +)") }
         }
@@ -78,12 +80,12 @@ extension MockDeviceConfiguration {
     /// name when that is a mock spec, else the default.
     private static func parseVendorCompatibility(
         _ descriptor: DeviceDescriptor, _ fail: (String) -> MockShapeError
-    ) throws(MockShapeError) -> (compat: String, blockSize: Int, source: StateSource) {
+    ) throws(MockShapeError) -> (compat: String, blockSize: Int, source: StateSource, bare: Bool) {
         let text = descriptor.vendorCompatibility
         let expected = "vendor compatibility '\(text)' is not a mock device's (compat=ID;block-size=N;source=generated|fast)"
         if !text.contains("="), (try? MockSpec.word(text)) != nil {
             let named = try? MockDeviceConfiguration(spec: descriptor.name)
-            return (text, named?.blockSize ?? MockDeviceConfiguration(name: "x").blockSize, .generated)
+            return (text, named?.blockSize ?? MockDeviceConfiguration(name: "x").blockSize, .generated, true)
         }
         var fields: [String: String] = [:]
         for part in text.split(separator: ";", omittingEmptySubsequences: false) {
@@ -96,7 +98,7 @@ extension MockDeviceConfiguration {
         else { throw fail(expected) }
         let source = StateSource(rawValue: fields.removeValue(forKey: "source") ?? "generated")
         guard let source, fields.isEmpty else { throw fail(expected) }
-        return (compat, blockSize, source)
+        return (compat, blockSize, source, false)
     }
 }
 

@@ -33,6 +33,9 @@ public struct MockDeviceConfiguration: Sendable, Equatable {
     public var seed: UInt64
     /// Vendor compatibility id written into the stream; devices with different ids refuse each other.
     public var compat: String = "mock-1"
+    /// Report the bare compat id as the descriptor's vendor string, as streams written before
+    /// 0.2 do: a target shaped from such a capture must match it (`vendor-string=bare`).
+    public var bareVendorCompatibility = false
     public var driver: String?
     public var driverVersion: String = "1.0"
     public var vendorID: UInt16 = 0x1B36

@@ -10,7 +10,7 @@ enum MockSpec {
         "fail-arc", "short-read", "short-write", "eintr", "eagain", "enodev-after",
         "reset-after", "disappear-after", "source", "revision", "class", "precopy-info-v2",
         "reinit-after", "replay", "replay-device", "dma-rate", "dma-hot", "dma-hot-fraction",
-        "dma-pattern", "dma-seed",
+        "dma-pattern", "dma-seed", "vendor-string",
     ]
 
     /// Options of the DMA workload besides `dma-rate`, which they need.
@@ -110,6 +110,12 @@ enum MockSpec {
             c.seed = try integer(value, "an unsigned 64-bit integer (decimal or 0x hex)")
         case "compat":
             c.compat = try word(value)
+        case "vendor-string":
+            switch value {
+            case "bare": c.bareVendorCompatibility = true
+            case "structured": c.bareVendorCompatibility = false
+            default: throw OptionError(expected: "bare or structured")
+            }
         case "driver":
             c.driver = try word(value)
         case "driver-version":
@@ -378,6 +384,7 @@ enum MockSpec {
         if c.migrationFlags != d.migrationFlags { add("flags", flagsText(c.migrationFlags)) }
         if c.seed != d.seed { add("seed", String(c.seed)) }
         if c.compat != d.compat { add("compat", c.compat) }
+        if c.bareVendorCompatibility != d.bareVendorCompatibility { add("vendor-string", c.bareVendorCompatibility ? "bare" : "structured") }
         if let driver = c.driver, driver != d.driver { add("driver", driver) }
         if c.driverVersion != d.driverVersion { add("driver-version", c.driverVersion) }
         if c.vendorID != d.vendorID { add("vendor", hex16(c.vendorID)) }

@@ -35,12 +35,13 @@ public final class MockDeviceProvider: DeviceProvider {
             name: "mock:\(mock.name)", identity: Self.identity(of: mock.configuration), context: mock)
     }
 
-    /// What a stream descriptor says about a mock device: its driver, mdev type and compat id.
+    /// What a stream descriptor says about a mock device: its driver, mdev type, state size and
+    /// what a target must share to take its state (compat id, block size, content source).
     /// Fault options are not part of it.
     static func identity(of c: MockDeviceConfiguration) -> DeviceIdentity {
         DeviceIdentity(
             driverName: c.driverName, driverVersion: c.driverVersion, mdev: c.mdevType.map { MdevDefinition(type: $0) },
-            vendorCompatibility: c.compat)
+            vendorCompatibility: c.vendorCompatibility, stateSize: c.stateSize)
     }
 }
 

@@ -11,7 +11,13 @@ extension VFIODevice {
         let flags: MigrationFlags
         if let knownFlags { flags = knownFlags } else { flags = try migrationFlags() }
         let estimate: UInt64?
-        if let expectedStateSize { estimate = expectedStateSize } else { estimate = try? stopCopySizeEstimate() ?? nil }
+        if let size = identity.stateSize {
+            estimate = size
+        } else if let expectedStateSize {
+            estimate = expectedStateSize
+        } else {
+            estimate = try? stopCopySizeEstimate() ?? nil
+        }
         return DeviceDescriptor(
             name: name, deviceAPI: identity.deviceAPI, driverName: identity.driverName, driverVersion: identity.driverVersion,
             pci: try pciIdentity(), mdev: identity.mdev, migrationFlags: flags, expectedStateSize: estimate,

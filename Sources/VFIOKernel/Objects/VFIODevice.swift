@@ -19,10 +19,13 @@ public struct DeviceIdentity: Sendable, Hashable {
     public var vendorCompatibility: String
     /// The NUMA node the device is attached to, when known.
     public var numaNode: Int?
+    /// The state size the stream records, when the provider knows it better than the kernel's
+    /// stop-copy estimate (an emulated device knows its exact size); nil: MIG_DATA_SIZE.
+    public var stateSize: UInt64?
 
     public init(
         deviceAPI: String = "vfio-pci", driverName: String, driverVersion: String, mdev: MdevDefinition? = nil,
-        vendorCompatibility: String = "", numaNode: Int? = nil
+        vendorCompatibility: String = "", numaNode: Int? = nil, stateSize: UInt64? = nil
     ) {
         self.deviceAPI = deviceAPI
         self.driverName = driverName
@@ -30,6 +33,7 @@ public struct DeviceIdentity: Sendable, Hashable {
         self.mdev = mdev
         self.vendorCompatibility = vendorCompatibility
         self.numaNode = numaNode
+        self.stateSize = stateSize
     }
 }
 
