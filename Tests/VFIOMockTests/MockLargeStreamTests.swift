@@ -12,7 +12,7 @@ import VFIOSyscalls
     static func drain(_ kernel: MockKernel, _ data: CInt, into sink: CInt) throws -> (Int, Int) {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var total = 0
-        let baseline = residentBytes()
+        let baseline = try residentBytes()
         var peak = baseline
         while true {
             let n = try kernel.readBytes(data, into: &buffer, byteRange: 0..<buffer.count)
@@ -20,16 +20,19 @@ import VFIOSyscalls
             var done = 0
             while done < n { done += try kernel.writeBytes(sink, from: buffer, byteRange: done..<n) }
             total += n
-            if total % (256 << 20) < n { peak = max(peak, residentBytes()) }
+            if total % (256 << 20) < n { peak = max(peak, try residentBytes()) }
         }
         return (total, peak - baseline)
     }
 
-    static func residentBytes() -> Int {
+    struct ResidentMemoryUnreadable: Error {}
+
+    /// VmRSS in bytes; throws when it cannot be read, so a memory check never passes on a 0.
+    static func residentBytes() throws -> Int {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
-        else { return 0 }
+              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]), kib > 0
+        else { throw ResidentMemoryUnreadable() }
         return kib << 10
     }
 
