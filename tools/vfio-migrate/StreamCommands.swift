@@ -194,8 +194,7 @@ struct ReplayCommand: ParsableCommand {
             let spec = try device ?? defaultMock()
             let report = try Migration.replay(stream, into: try env.open(spec))
             if common.json {
-                struct Result: Encodable { var stream: String; var matches: Bool; var report: ReplayReport }
-                try JSONOutput.print(Result(stream: file, matches: report.matches, report: report))
+                try JSONOutput.print(ReplayResult(stream: file, report: report))
             } else {
                 Console.out("""
                     captured  \(formatBytes(report.capturedBytes)), crc32c \(String(format: "%08x", report.capturedCRC32C))
@@ -205,6 +204,30 @@ struct ReplayCommand: ParsableCommand {
                     """)
             }
             if !report.matches { try exitWith(.failed) }
+        }
+    }
+
+    struct ReplayResult: Encodable {
+        var stream: String
+        var matches: Bool
+        var capturedBytes: UInt64
+        var capturedCRC32C: UInt32
+        var deliveredBytes: UInt64
+        var deliveredCRC32C: UInt32
+        var requestedStates: [String]
+        var expectedStates: [String]
+        var finalState: String
+
+        init(stream: String, report r: ReplayReport) {
+            self.stream = stream
+            matches = r.matches
+            capturedBytes = r.capturedBytes
+            capturedCRC32C = r.capturedCRC32C
+            deliveredBytes = r.deliveredBytes
+            deliveredCRC32C = r.deliveredCRC32C
+            requestedStates = r.requestedStates.map(\.description)
+            expectedStates = r.expectedStates.map(\.description)
+            finalState = r.finalState.description
         }
     }
 
