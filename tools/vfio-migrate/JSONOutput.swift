@@ -1,6 +1,7 @@
 // JSON on standard output: every document carries `schemaVersion` and follows the schema
 // under docs/schemas/ named for its command. Keys are sorted, so output diffs cleanly.
 import Foundation
+import VFIOMigration
 
 enum JSONOutput {
     /// Bumped when a schema changes incompatibly (a key removed, renamed or retyped).
@@ -9,7 +10,7 @@ enum JSONOutput {
     static func encode(_ value: some Encodable) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return escapingC1(try encoder.encode(Document(body: value)))
+        return escapingControls(try encoder.encode(Document(body: value)))
     }
 
     static func print(_ value: some Encodable) throws {
@@ -18,23 +19,20 @@ enum JSONOutput {
         Console.raw(data)
     }
 
-    /// JSON escapes C0 controls itself; C1 controls (U+0080...U+009F, which some terminals
-    /// take as CSI and friends) can only appear inside strings, so `\u0080` is safe there.
-    static func escapingC1(_ data: Data) -> Data {
-        guard data.contains(0xC2) else { return data }
-        var out = Data(capacity: data.count)
-        var i = data.startIndex
-        while i < data.endIndex {
-            let byte = data[i]
-            if byte == 0xC2, i + 1 < data.endIndex, (0x80...0x9F).contains(data[i + 1]) {
-                out.append(contentsOf: Array(String(format: "\\u%04x", Int(data[i + 1])).utf8))
-                i += 2
+    /// JSON escapes C0 controls itself, but not DEL, C1 controls (U+0080...U+009F, which
+    /// some terminals take as CSI and friends) or bidirectional overrides. Outside strings the
+    /// encoder writes only ASCII punctuation, so a `\uXXXX` escape always lands in a string.
+    static func escapingControls(_ data: Data) -> Data {
+        guard data.contains(where: { $0 == 0x7F || $0 >= 0xC2 }) else { return data }
+        var out = String.UnicodeScalarView()
+        for scalar in String(decoding: data, as: UTF8.self).unicodeScalars {
+            if scalar.value >= 0x7F && DisplayText.escaped(String(scalar)) != String(scalar) {
+                out.append(contentsOf: String(format: "\\u%04x", scalar.value).unicodeScalars)
             } else {
-                out.append(byte)
-                i += 1
+                out.append(scalar)
             }
         }
-        return out
+        return Data(String(out).utf8)
     }
 
     /// The body's keys with `schemaVersion` beside them.
