@@ -4,8 +4,9 @@
 //
 // Layers (a module imports only modules below it; tools/check-layers.sh enforces this):
 //   L0  CVFIO (our uAPI definitions)  CNuma (libnuma)  CCRC32C (hardware CRC32C)
+//       COpenSSL (OpenSSL 3, the transport's TLS)
 //   L1  VFIOBuffers (aligned I/O buffers)  VFIOStream (pure stream codec)
-//       VFIOSyscalls (the only libc/ioctl caller; typed fd owners)
+//       VFIOSyscalls (the only libc/ioctl caller; typed fd owners; TCP and TLS sockets)
 //   L2  VFIOCore (state machine, device driver, sessions, policies; no libc)
 //   L3  VFIOKernel (kernel backend over VFIOSyscalls)  VFIOMock (a VFIO kernel emulator)
 //   L4  VFIOMigration (device specs, capture, replay, compatibility; what the CLI calls)
@@ -43,6 +44,11 @@ let package = Package(
             providers: [.apt(["libnuma-dev"])]
         ),
         .target(name: "CCRC32C"),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
 
         // L1
         .target(name: "VFIOBuffers"),
@@ -50,7 +56,7 @@ let package = Package(
         .target(
             name: "VFIOSyscalls",
             dependencies: [
-                "CVFIO", "CNuma", "VFIOBuffers",
+                "CVFIO", "CNuma", "COpenSSL", "VFIOBuffers",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -66,7 +72,7 @@ let package = Package(
 
         // L3
         .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers"]),
-        .target(name: "VFIOMock", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers"]),
+        .target(name: "VFIOMock", dependencies: ["VFIOCore", "VFIOSyscalls", "VFIOBuffers", "VFIOStream"]),
 
         // L4
         .target(
@@ -100,13 +106,18 @@ let package = Package(
         .target(name: "CVFIOSystemHeaderCheck", dependencies: ["CVFIO"], path: "Tests/CVFIOSystemHeaderCheck"),
         .testTarget(
             name: "VFIOSyscallsTests",
-            dependencies: ["VFIOSyscalls", "CVFIO", "CVFIOSystemHeaderCheck", "VFIOBuffers"]
+            dependencies: ["VFIOSyscalls", "CVFIO", "CVFIOSystemHeaderCheck", "VFIOBuffers"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "VFIOStreamTests", dependencies: ["VFIOStream", "VFIOBuffers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "VFIOCoreTests", dependencies: ["VFIOCore", "VFIOStream", "VFIOBuffers"]),
         .testTarget(
             name: "VFIOKernelTests",
             dependencies: ["VFIOKernel", "VFIOMock", "VFIOMockDevices", "VFIOCore", "VFIOSyscalls", "VFIOStream"]
+        ),
+        .testTarget(
+            name: "VFIOMockTests",
+            dependencies: ["VFIOMock", "VFIOKernel", "VFIOCore", "VFIOSyscalls", "VFIOStream"]
         ),
         .testTarget(
             name: "VFIOConformanceTests",

@@ -1,9 +1,11 @@
 // swift-tools-version:6.1
 //
 // Benchmarks for vfio-migration, kept in their own package so the root package (and CI's
-// `swift build`) never needs the benchmark framework. Three package-benchmark suites
+// `swift build`) never needs the benchmark framework. Four package-benchmark suites
 // (`swift package benchmark`) and one plain executable that measures the roadmap's ratios
 // side by side in one process (`swift run -c release vfio-bench-ratios`). See docs/benchmarks.md.
+// `vfio-bench-mock-source` compares the emulator's own data fds with a plain memfd read
+// (docs/mock.md, "The fast source").
 import PackageDescription
 
 let engine: [Target.Dependency] = [
@@ -12,6 +14,7 @@ let engine: [Target.Dependency] = [
     .product(name: "VFIOSyscalls", package: "vfio-migration"),
     .product(name: "VFIOCore", package: "vfio-migration"),
     .product(name: "VFIOMigration", package: "vfio-migration"),
+    .product(name: "VFIOMockDevices", package: "vfio-migration"),
 ]
 
 let package = Package(
@@ -32,6 +35,18 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "vfio-bench-mock-source",
+            dependencies: [
+                .product(name: "VFIOBuffers", package: "vfio-migration"),
+                .product(name: "VFIOCore", package: "vfio-migration"),
+                .product(name: "VFIOKernel", package: "vfio-migration"),
+                .product(name: "VFIOMock", package: "vfio-migration"),
+                .product(name: "VFIOMockDevices", package: "vfio-migration"),
+            ],
+            path: "Sources/mock-source"
+        ),
+
+        .executableTarget(
             name: "StreamCodec",
             dependencies: ["BenchSupport", .product(name: "Benchmark", package: "benchmark")] + engine,
             path: "Benchmarks/StreamCodec",
@@ -47,6 +62,12 @@ let package = Package(
             name: "MockMigration",
             dependencies: ["BenchSupport", .product(name: "Benchmark", package: "benchmark")] + engine,
             path: "Benchmarks/MockMigration",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "DirtyBitmapScan",
+            dependencies: ["BenchSupport", .product(name: "Benchmark", package: "benchmark")] + engine,
+            path: "Benchmarks/DirtyBitmapScan",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 declare -A allowed=(
   [VFIOBuffers]=""
   [VFIOStream]="CCRC32C VFIOBuffers"
-  [VFIOSyscalls]="CVFIO CNuma VFIOBuffers SystemPackage Glibc Musl Synchronization"
+  [VFIOSyscalls]="CVFIO CNuma COpenSSL VFIOBuffers SystemPackage Glibc Musl Synchronization"
   [VFIOCore]="VFIOStream VFIOBuffers Synchronization"
   [VFIOKernel]="VFIOCore VFIOSyscalls VFIOBuffers VFIOStream SystemPackage Foundation Synchronization"
   [VFIOMock]="VFIOCore VFIOSyscalls VFIOBuffers VFIOStream SystemPackage Foundation Synchronization Dispatch"

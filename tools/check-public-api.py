@@ -37,6 +37,10 @@ def check(path):
     for symbol in data["symbols"]:
         if symbol.get("accessLevel") not in ("public", "open"):
             continue
+        # Default implementations a protocol's own module supplies (Sequence's
+        # withContiguousStorageIfAvailable on every public Sequence) are not this module's API.
+        if "::SYNTHESIZED::" in symbol["identifier"]["precise"]:
+            continue
         frags = fragments(symbol)
         text = "".join(f["spelling"] for f in frags)
         types = [f["spelling"] for f in frags if f["kind"] == "typeIdentifier"]

@@ -95,7 +95,7 @@ int ccrc32c_hardware_available(void) {
 
 uint32_t ccrc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
     // With finished (inverted) values the inversions cancel: crc(A||B) = crc(A)*x^(8|B|) ^ crc(B).
-    return crc32c_gf2_multiply(crc1, crc32c_x_pow(8 * len2)) ^ crc2;
+    return crc32c_gf2_multiply(crc1, crc32c_x_pow_bytes(len2)) ^ crc2;
 }
 
 // MARK: page scans

@@ -38,6 +38,20 @@ uint32_t crc32c_x_pow(uint64_t bits) {
     return result;
 }
 
+uint32_t crc32c_x_pow_bytes(uint64_t bytes) {
+    // x^(8*bytes) without forming 8*bytes, which overflows for lengths of 2^61 bytes and up.
+    uint32_t result = 0x80000000u;  // x^0
+    uint32_t power = 0x00800000u;   // x^8, then x^16, x^32, ...
+    while (bytes != 0) {
+        if (bytes & 1u) {
+            result = crc32c_gf2_multiply(result, power);
+        }
+        power = crc32c_gf2_multiply(power, power);
+        bytes >>= 1;
+    }
+    return result;
+}
+
 struct crc32c_fold crc32c_fold_constants(uint64_t distance_bits) {
     struct crc32c_fold fold = {
         .low = (uint64_t)crc32c_x_pow(distance_bits + 32) << 1,

@@ -21,6 +21,7 @@
 CCRC32C_HIDDEN uint32_t crc32c_gf2_multiply(uint32_t a, uint32_t b);
 /// x^bits mod P, as a register.
 CCRC32C_HIDDEN uint32_t crc32c_x_pow(uint64_t bits);
+CCRC32C_HIDDEN uint32_t crc32c_x_pow_bytes(uint64_t bytes);
 
 /// The two multipliers that move a 128-bit lane `distance_bits` further along the message:
 /// `low` multiplies the lane's first 8 bytes (x^(distance+32) mod P), `high` its last 8

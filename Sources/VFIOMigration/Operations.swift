@@ -10,6 +10,8 @@ public enum Migration {
     public struct SaveResult: Sendable {
         public var report: SaveReport
         public var header: StreamHeader
+        /// The pipelined data path's channels and buffers, when it was used.
+        public var pipeline: PipelineMetrics?
     }
 
     public struct LoadResult: Sendable {
@@ -30,12 +32,14 @@ public enum Migration {
 
     /// Saves `devices` (in stream order) into `sink`. When `targets` are known, their
     /// compatibility is checked after pre-copy and before any source stops; a mismatch returns
-    /// the sources to RUNNING and throws `.streamIncompatible`.
+    /// the sources to RUNNING and throws `.streamIncompatible`. With `pipeline` (the default)
+    /// device state is read into NUMA-local pool buffers on the devices' node and a writer
+    /// thread seals and writes them; nil writes from the reading thread.
     @discardableResult
     public static func save(
         _ devices: [VFIODevice], to sink: any ByteSink, options: SaveOptions = SaveOptions(),
         policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
-        checkingTargets targets: [VFIODevice]? = nil
+        checkingTargets targets: [VFIODevice]? = nil, pipeline: PipelineOptions? = PipelineOptions()
     ) throws(VFIOError) -> SaveResult {
         if let targets, targets.count != devices.count {
             throw VFIOError(.invalidArgument, "\(devices.count) source device(s) but \(targets.count) target device(s)")
@@ -50,9 +54,18 @@ public enum Migration {
             targetDescriptors = found
         }
         let session = try SaveSession(drivers: drivers, options: options)
-        let output: StreamOutput
+        let output: any SaveSink
+        var pipelined: PipelinedStreamOutput?
         do {
-            output = try StreamOutput(header: header, to: sink)
+            if var pipeline {
+                pipeline.node = pipeline.node ?? devices.first?.identity.numaNode
+                pipeline.bufferSize = max(pipeline.bufferSize, StreamFormat.recordHeaderSize + options.chunkSize + Batch.controlRecordSpace)
+                let p = try PipelinedStreamOutput(header: header, to: [sink], options: pipeline)
+                pipelined = p
+                output = p
+            } else {
+                output = try StreamOutput(header: header, to: sink)
+            }
         } catch {
             var failure = error
             failure.outcomes = drivers.map {
@@ -60,10 +73,15 @@ public enum Migration {
             }
             throw failure
         }
-        let report = try session.run(into: output, policy: policy, leaving: final, beforeStop: { () throws(VFIOError) in
-            if let targetDescriptors { try requireCompatible(header.devices, targetDescriptors) }
-        })
-        return SaveResult(report: report, header: header)
+        do {
+            let report = try session.run(into: output, policy: policy, leaving: final, beforeStop: { () throws(VFIOError) in
+                if let targetDescriptors { try requireCompatible(header.devices, targetDescriptors) }
+            })
+            return SaveResult(report: report, header: header, pipeline: pipelined?.metrics)
+        } catch {
+            pipelined?.cancel(error)
+            throw error
+        }
     }
 
     /// Saves into a stream file at `path` ("-" for standard output). The file appears only
@@ -72,11 +90,11 @@ public enum Migration {
     public static func save(
         _ devices: [VFIODevice], to path: String, options: SaveOptions = SaveOptions(),
         policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
-        checkingTargets targets: [VFIODevice]? = nil
+        checkingTargets targets: [VFIODevice]? = nil, pipeline: PipelineOptions? = PipelineOptions()
     ) throws(VFIOError) -> SaveResult {
         let file = try FileChannel.creating(path)
         do {
-            let result = try save(devices, to: file, options: options, policy: policy, leaving: final, checkingTargets: targets)
+            let result = try save(devices, to: file, options: options, policy: policy, leaving: final, checkingTargets: targets, pipeline: pipeline)
             try file.commit()
             return result
         } catch {

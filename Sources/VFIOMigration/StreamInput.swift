@@ -56,7 +56,8 @@ public final class StreamInput: LoadSource {
     static func streamError(_ error: StreamError, _ name: String) -> VFIOError {
         let code: VFIOError.Code
         switch error.kind {
-        case .badMagic, .unsupportedMajor, .unsupportedMinor, .inconsistentVersion, .unsupportedHeaderFlags,
+        case .badMagic, .unsupportedMajor, .unsupportedMinor, .inconsistentVersion, .unsupportedHeaderFlags, .readerMinorTooLow,
+             .recordChecksumsNotAccepted,
              .unsupportedRecordType, .unknownRecordFlags, .unknownField, .unknownFieldFlags:
             code = .streamIncompatible
         default:
@@ -89,8 +90,10 @@ public final class StreamInput: LoadSource {
                     try decoder.endOfInput(available: trailing)
                     finished = true
                     return .endOfStream
-                case .skipped:
-                    continue // a record a newer minor marked skippable
+                case .skipped, .deviceDigest:
+                    continue // a record a newer minor marked skippable; a digest the decoder checked
+                case .pages:
+                    throw VFIOError(.streamIncompatible, "stream carries guest memory pages, which this loader does not take", device: source.name)
                 }
             } catch {
                 throw Self.classify(error, source.name)

@@ -18,7 +18,7 @@ public final class StreamOutput: SaveSink {
     public init(header: StreamHeader, to sink: any ByteSink) throws(VFIOError) {
         self.header = header
         self.sink = sink
-        encoder = StreamEncoder(header: header)
+        do { encoder = try StreamEncoder(header: header) } catch { throw .invalidUse("stream header: \(error)") }
         let bytes = encoder.encodeHeader()
         let buffer = IOBuffer(capacity: max(bytes.count, 1))
         buffer.write(bytes, at: 0)
@@ -33,25 +33,34 @@ public final class StreamOutput: SaveSink {
     public func writeState(_ chunk: StateChunk, from buffer: IOBuffer) throws(VFIOError) {
         let start = chunk.payload.lowerBound - payloadOffset
         guard start >= 0 else { throw .invalidUse("no room for the record header in front of the payload") }
-        let record = encoder.frameDeviceState(
-            device: chunk.device, phase: chunk.phase, payloadLength: chunk.payload.count, in: buffer, at: start)
+        let record = try framed { (encoder) throws(StreamUsageError) in
+            try encoder.frameDeviceState(device: chunk.device, phase: chunk.phase, payloadLength: chunk.payload.count, in: buffer, at: start)
+        }
         try write(buffer, start..<start + record.recordLength)
     }
 
     public func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {
-        let record = encoder.framePreCopyProgress(
-            device: device, initialBytes: info.initialBytes, dirtyBytes: info.dirtyBytes, in: control, at: 0)
+        let record = try framed { (encoder) throws(StreamUsageError) in
+            try encoder.framePreCopyProgress(device: device, initialBytes: info.initialBytes, dirtyBytes: info.dirtyBytes, in: control, at: 0)
+        }
         try write(control, 0..<record.recordLength)
     }
 
     public func endDevice(_ device: Int) throws(VFIOError) {
-        let record = encoder.frameEndOfDevice(device: device, in: control, at: 0)
+        let digest = try framed { (encoder) throws(StreamUsageError) in try encoder.frameDeviceDigest(device: device, in: control, at: 0) }
+        try write(control, 0..<digest.recordLength)
+        let record = try framed { (encoder) throws(StreamUsageError) in try encoder.frameEndOfDevice(device: device, in: control, at: 0) }
         try write(control, 0..<record.recordLength)
     }
 
     public func endStream() throws(VFIOError) {
-        let record = encoder.frameEndOfStream(in: control, at: 0)
+        let record = try framed { (encoder) throws(StreamUsageError) in try encoder.frameEndOfStream(in: control, at: 0) }
         try write(control, 0..<record.recordLength)
         try sink.flush()
+    }
+
+    /// The encoder refuses a call the format forbids; for this sink that is a misuse by its caller.
+    private func framed(_ body: (inout StreamEncoder) throws(StreamUsageError) -> RecordHeader) throws(VFIOError) -> RecordHeader {
+        do throws(StreamUsageError) { return try body(&encoder) } catch { throw .invalidUse("stream record: \(error)") }
     }
 }

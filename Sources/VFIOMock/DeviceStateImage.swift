@@ -1,25 +1,41 @@
 // A device's internal state as the emulator keeps it: a size, a content seed, and a sparse map
-// of blocks that changed since the seed produced them. Block b at version v holds the words
-// word(key(seed, b, v), i); version 0 is the seed's original content. Nothing is stored per
-// byte, so a 16 GiB state costs a few words until it changes.
+// of blocks that changed since the seed produced them. Block b at version v holds the content
+// of key(seed, b, v): generated words, or for `source=fast` devices a slice of a pool (see
+// StatePool); version 0 is the seed's original content. Nothing is stored per byte, so a
+// 16 GiB state costs a few words until it changes.
 
 struct DeviceStateImage: Sendable, Equatable {
     let size: UInt64
     let blockSize: Int
-    var contentSeed: UInt64
+    let contentSeed: UInt64
+    /// The pool of a fast device; nil for generated content.
+    let pool: StatePool?
     /// Versions of blocks that are not at version 0.
     private(set) var versions: [Int: UInt64] = [:]
     /// Maintained incrementally: base identity plus a sum over changed blocks.
     private(set) var digest: UInt64
 
-    init(size: UInt64, blockSize: Int, contentSeed: UInt64) {
+    /// `pooled` selects the fast content; `reusing` is a pool to keep if it fits (same seed).
+    init(size: UInt64, blockSize: Int, contentSeed: UInt64, pooled: Bool = false, reusing existing: StatePool? = nil) {
         precondition(blockSize > 0 && blockSize % 8 == 0, "block size must be a positive multiple of 8")
         self.size = size
         self.blockSize = blockSize
         self.contentSeed = contentSeed
-        self.digest = Self.baseDigest(size: size, blockSize: blockSize, seed: contentSeed)
+        if pooled {
+            pool = existing.flatMap { $0.fits(seed: contentSeed, blockSize: blockSize, stateSize: size) ? $0 : nil }
+                ?? StatePool(seed: contentSeed, blockSize: blockSize, stateSize: size)
+        } else {
+            pool = nil
+        }
+        self.digest = Self.baseDigest(size: size, blockSize: blockSize, seed: contentSeed, pooled: pooled)
     }
 
+    static func == (a: DeviceStateImage, b: DeviceStateImage) -> Bool {
+        a.size == b.size && a.blockSize == b.blockSize && a.contentSeed == b.contentSeed
+            && (a.pool == nil) == (b.pool == nil) && a.versions == b.versions
+    }
+
+    var isPooled: Bool { pool != nil }
     var layout: StateLayout { StateLayout(size: size, blockSize: blockSize) }
     var blockCount: Int { layout.blockCount }
     func blockLength(_ block: Int) -> Int { layout.blockLength(block) }
@@ -36,8 +52,9 @@ struct DeviceStateImage: Sendable, Equatable {
 
     var changedBlockCount: Int { versions.count }
 
-    static func baseDigest(size: UInt64, blockSize: Int, seed: UInt64) -> UInt64 {
-        mixAll(size, UInt64(blockSize), seed)
+    /// Fast content differs from generated content of the same seed, so its digest does too.
+    static func baseDigest(size: UInt64, blockSize: Int, seed: UInt64, pooled: Bool) -> UInt64 {
+        pooled ? mixAll(size, UInt64(blockSize), seed, 0x706F_6F6C) : mixAll(size, UInt64(blockSize), seed)
     }
 
     static func contribution(block: Int, version: UInt64) -> UInt64 {
@@ -59,9 +76,12 @@ struct DeviceStateImage: Sendable, Equatable {
             let block = Int(position / UInt64(blockSize))
             let inBlock = Int(position % UInt64(blockSize))
             let key = key(of: block, version: version(of: block))
-            let word = BlockContent.word(key, inBlock / 8)
-            let byte = UInt8(truncatingIfNeeded: word >> (8 * UInt64(inBlock % 8)))
-            out.append(byte)
+            if let pool {
+                out.append(pool.bytes[pool.offset(key: key) + inBlock])
+            } else {
+                let word = BlockContent.word(key, inBlock / 8)
+                out.append(UInt8(truncatingIfNeeded: word >> (8 * UInt64(inBlock % 8))))
+            }
             position += 1
         }
         return out

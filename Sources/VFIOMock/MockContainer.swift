@@ -68,25 +68,25 @@ final class MockContainer {
         var caps = ByteWriter()
         let infoSize = 24
         let migration = caps.count
-        caps.u16(IOMMUInfo.capMigration); caps.u16(1); caps.u32(0)
+        caps.u16(Type1Info.capMigration); caps.u16(1); caps.u32(0)
         caps.u32(0); caps.u32(0)
         caps.u64(Type1IOMMU.pageSize)
-        caps.u64(IOMMUInfo.maxDirtyBitmapBytes)
+        caps.u64(Type1Info.maxDirtyBitmapBytes)
         let avail = caps.count
-        caps.u16(IOMMUInfo.capDMAAvail); caps.u16(1); caps.u32(0)
+        caps.u16(Type1Info.capDMAAvail); caps.u16(1); caps.u32(0)
         caps.u32(UInt32(iommu.dmaAvail))
         caps.patch(u32: UInt32(infoSize + avail), at: migration + 4)
         // Only a hardware IOMMU domain has an IOVA list: a container of emulated-IOMMU (mdev)
         // groups reports no IOVA_RANGE capability at all (seen on 6.1 and 6.12 in the guest).
         if !preciseDirtyScope {
             let ranges = caps.count
-            caps.u16(IOMMUInfo.capIOVARange); caps.u16(1); caps.u32(0)
+            caps.u16(Type1Info.capIOVARange); caps.u16(1); caps.u32(0)
             caps.u32(UInt32(Type1IOMMU.iovaRanges.count)); caps.u32(0)
             for r in Type1IOMMU.iovaRanges { caps.u64(r.start); caps.u64(r.last) }
             caps.patch(u32: UInt32(infoSize + ranges), at: avail + 4)
         }
 
-        let flags = IOMMUInfo.flagPageSizes | IOMMUInfo.flagCaps
+        let flags = Type1Info.flagPageSizes | Type1Info.flagCaps
         var outArgsz = argsz
         var capOffset: UInt32 = 0
         let needed = UInt32(infoSize + caps.count)
@@ -202,7 +202,7 @@ struct BitmapDescriptor {
 
     /// The kernel's size rule: non-zero, at most 256 MiB, and enough u64 words for `pages` bits.
     func checkSize(pages: UInt64?) throws(Errno) {
-        guard let pages, pages != 0, size != 0, size <= IOMMUInfo.maxDirtyBitmapBytes else { throw .invalidArgument }
+        guard let pages, pages != 0, size != 0, size <= Type1Info.maxDirtyBitmapBytes else { throw .invalidArgument }
         let needed = (pages + 63) / 64 * 8
         guard size >= needed else { throw .invalidArgument }
     }

@@ -145,6 +145,13 @@ extension MockDevice {
             try reportLogging(data)
             return 0
 
+        case Feature.migPrecopyInfoV2 where configuration.offersPrecopyInfoV2:
+            // A newer kernel's core feature: PRECOPY_INFO exists only on PRE_COPY devices.
+            guard migrates, configuration.migrationFlags & MigrationFlag.preCopy != 0 else { throw .noIoctl }
+            guard try check(supported: FeatureFlag.set, minimum: 0) else { return 0 }
+            locked { preCopyInfoV2 = true }
+            return 0
+
         case Feature.migDataSize where configuration.reportsDataSize:
             guard migrates else { throw .noIoctl }
             guard try check(supported: FeatureFlag.get, minimum: 8) else { return 0 }

@@ -75,7 +75,8 @@ extension MockDevice {
                     teardown = endSessionLocked()
                 case (.stop, .resuming):
                     sessionCounter += 1
-                    let s = try ResumeSession(device: self, lock: lock)
+                    let s: MockResumeSession = image.isPooled
+                        ? try FastResumeSession(device: self, lock: lock) : try PipedResumeSession(device: self, lock: lock)
                     session = .resume(s)
                     opened = .resume(s)
                 default:
@@ -94,10 +95,18 @@ extension MockDevice {
         }
     }
 
-    private func openSaveSession(stopCopy: Bool) throws(Errno) -> SaveSession {
+    private func openSaveSession(stopCopy: Bool) throws(Errno) -> MockSaveSession {
         precondition(session == nil, "a new save session while another is active")
         sessionCounter += 1
-        let s = try SaveSession(device: self, lock: lock, stopCopy: stopCopy, salt: mixAll(salt, sessionCounter))
+        let sessionSalt = mixAll(salt, sessionCounter)
+        let s: MockSaveSession
+        if let capture = configuration.replay {
+            s = try ReplaySaveSession(device: self, lock: lock, capture: capture, stopCopy: stopCopy, salt: sessionSalt)
+        } else if image.isPooled {
+            s = try FastSaveSession(device: self, lock: lock, stopCopy: stopCopy, salt: sessionSalt)
+        } else {
+            s = try PipedSaveSession(device: self, lock: lock, stopCopy: stopCopy, salt: sessionSalt)
+        }
         session = .save(s)
         return s
     }
@@ -106,7 +115,7 @@ extension MockDevice {
     /// refuses it (EINVAL), leaving the device in RESUMING or, if configured, ERROR.
     private func finishResume() throws(Errno) {
         lock.lock()
-        let resume: ResumeSession? = if case .resume(let s) = session { s } else { nil }
+        let resume: MockResumeSession? = if case .resume(let s) = session { s } else { nil }
         lock.unlock()
         let verdict: Result<DeviceStateImage, ResumeRefusal> =
             resume?.verdict() ?? .failure(ResumeRefusal(reason: "no resume data session"))
@@ -132,7 +141,7 @@ extension MockDevice {
     // MARK: data fd I/O
 
     /// read() on a save fd.
-    func readSaveData(_ s: SaveSession, into region: UserRegion) throws(Errno) -> Int {
+    func readSaveData(_ s: MockSaveSession, into region: UserRegion) throws(Errno) -> Int {
         lock.lock()
         if gone || s.dead {
             lock.unlock()
@@ -162,17 +171,39 @@ extension MockDevice {
             }
             limit = Int(min(UInt64(limit), left))
         }
-        lock.unlock()
 
-        let n = try LinuxKernel.shared.read(s.userFD, into: region.prefix(limit))
-
-        lock.lock()
-        if s.dead || gone {
+        let n: Int
+        if s.servesDirectly {
+            // No producer to stall: a stalled device has data pending but serves none.
+            while storedFaults.stallProducer && !s.dead && !gone {
+                if s.nonBlocking {
+                    lock.unlock()
+                    throw .resourceTemporarilyUnavailable
+                }
+                lock.wait()
+            }
+            do throws(Errno) {
+                if s.dead || gone { throw Errno.noDevice }
+                n = try s.serve(into: region.prefix(limit))
+            } catch {
+                lock.unlock()
+                throw error
+            }
+        } else {
             lock.unlock()
-            throw .noDevice
+            n = try LinuxKernel.shared.read(s.userFD, into: region.prefix(limit))
+            lock.lock()
+            if s.dead || gone {
+                lock.unlock()
+                throw .noDevice
+            }
         }
         let dirty = s.consumed(n, rate: configuration.dirtyRate)
         if dirty > 0 { _ = mutateLocked(blocks: dirty) }
+        if let after = configuration.reinitAfterBytes, !s.stopCopy, s.consumedBytes >= after,
+           s.faultTriggered.insert("reinit").inserted {
+            _ = reinitializeLocked()
+        }
         let actions = byteTriggeredFaults(transferred: s.consumedBytes, fired: &s.faultTriggered)
         lock.unlock()
         actions()
@@ -180,7 +211,7 @@ extension MockDevice {
     }
 
     /// write() on a resume fd.
-    func writeResumeData(_ s: ResumeSession, from region: UserRegion) throws(Errno) -> Int {
+    func writeResumeData(_ s: MockResumeSession, from region: UserRegion) throws(Errno) -> Int {
         lock.lock()
         var limit = region.count
         if let cap = storedFaults.shortWriteLimit { limit = min(limit, cap) }
@@ -194,24 +225,34 @@ extension MockDevice {
             }
             limit = Int(min(UInt64(limit), left))
         }
+        let piped = s as? PipedResumeSession
         let peeked: [UInt8]
         do throws(Errno) {
             if gone { throw Errno.noDevice }
             try injectInterrupt()
             try injectWouldBlock(nonBlocking: s.nonBlocking)
-            peeked = try s.admitWrite(region.prefix(limit))
+            if let piped {
+                peeked = try piped.admitWrite(region.prefix(limit))
+            } else {
+                peeked = []
+                _ = try s.accept(region.prefix(limit))
+            }
         } catch {
             lock.unlock()
             throw error
         }
-        lock.unlock()
 
-        let result = Result { () throws(Errno) -> Int in
-            try LinuxKernel.shared.write(s.userFD, from: region.prefix(limit))
+        let result: Result<Int, Errno>
+        if let piped {
+            lock.unlock()
+            result = Result { () throws(Errno) -> Int in
+                try LinuxKernel.shared.write(s.userFD, from: region.prefix(limit))
+            }
+            lock.lock()
+            piped.completeWrite(try? result.get(), peeked: peeked)
+        } else {
+            result = .success(limit)
         }
-
-        lock.lock()
-        s.completeWrite(try? result.get(), peeked: peeked)
         let actions = byteTriggeredFaults(transferred: s.transferredBytes, fired: &s.faultTriggered)
         lock.unlock()
         actions()
@@ -247,19 +288,22 @@ extension MockDevice {
 
     // MARK: queries
 
-    /// VFIO_MIG_GET_PRECOPY_INFO on a save fd (lock held).
-    func precopyInfo(_ s: SaveSession) throws(Errno) -> (initial: UInt64, dirty: UInt64) {
+    /// VFIO_MIG_GET_PRECOPY_INFO on a save fd (lock held). `flags` is nil unless the caller
+    /// opted in to MIG_PRECOPY_INFOv2: then it is an output, REINIT once after each REINIT.
+    func precopyInfo(_ s: MockSaveSession) throws(Errno) -> (initial: UInt64, dirty: UInt64, flags: UInt32?) {
         guard state == .preCopy || state == .preCopyP2P else { throw .invalidArgument }
         if s.dead || gone { throw .noDevice }
-        return s.precopyInfo
+        let info = s.precopyInfo
+        guard preCopyInfoV2 else { return (info.initial, info.dirty, nil) }
+        let flags = s.reinitUnreported ? PrecopyInfoFlag.reinit : 0
+        s.reinitUnreported = false
+        return (info.initial, info.dirty, flags)
     }
 
     /// MIG_DATA_SIZE: bytes STOP_COPY would still produce (lock held).
     var stopCopyLength: UInt64 {
-        if case .save(let s) = session, !s.dead {
-            return s.pendingBytes + (s.stopCopy ? 0 : UInt64(StreamFormat.recordHeaderBytes))
-        }
-        return UInt64(StreamFormat.headerBytes) + SaveSession.recordBytes(image, blocks: 0..<image.blockCount)
-            + UInt64(StreamFormat.recordHeaderBytes)
+        if let capture = configuration.replay { return capture.stopCopyEstimate }
+        if case .save(let s) = session, !s.dead { return s.stopCopyLength }
+        return BlockSchedule.completeStreamBytes(image)
     }
 }

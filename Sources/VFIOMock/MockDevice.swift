@@ -27,8 +27,16 @@ public final class MockDevice: @unchecked Sendable {
     var sessionCounter: UInt64 = 0
     var dmaLog: DMALog?
     var dmaWriteCount = 0
+    var dmaFaultCount = 0
+    var dmaRun: DMARun?
+    /// Writes since `markDMAWrites()`; nil until it is first called.
+    var dmaWriteLog: [MockDMAWrite]?
     var lastResumeRefusal: String?
     var arcs: [MockArc] = []
+    /// The caller SET MIG_PRECOPY_INFOv2: PRECOPY_INFO's flags are an output until the last close.
+    var preCopyInfoV2 = false
+    /// REINITs so far; each gives the state a new content seed.
+    var reinitCount: UInt64 = 0
     weak var group: MockGroup?
     let salt: UInt64
     let pci: PCIFunction
@@ -39,10 +47,12 @@ public final class MockDevice: @unchecked Sendable {
         self.kernelName = kernelName
         self.groupNumber = groupNumber
         self.lock = lock
-        self.image = DeviceStateImage(size: configuration.stateSize, blockSize: configuration.blockSize, contentSeed: configuration.seed)
+        self.image = DeviceStateImage(size: configuration.stateSize, blockSize: configuration.blockSize,
+                                      contentSeed: configuration.seed, pooled: configuration.stateSource == .fast)
         self.storedFaults = configuration.faults
         self.salt = mixAll(fnv1a(configuration.name), configuration.seed, 0x4D6F_636B)
         self.pci = PCIFunction(configuration: configuration)
+        self.dmaRun = configuration.dmaWorkload.map(DMARun.init)
     }
 
     /// The mock name (`vf0` in `mock:vf0`).
@@ -95,8 +105,6 @@ public final class MockDevice: @unchecked Sendable {
     public var isOpen: Bool { locked { openCount > 0 } }
     public var hasDisappeared: Bool { locked { gone } }
     public var isDMALoggingActive: Bool { locked { dmaLog != nil } }
-    /// DMA writes the device performed (dmaWrite calls that succeeded).
-    public var dmaWrites: Int { locked { dmaWriteCount } }
 
     /// Every direct FSM arc the driver attempted, in order (failed ones carry their errno).
     public var arcHistory: [MockArc] { locked { arcs } }
@@ -107,8 +115,9 @@ public final class MockDevice: @unchecked Sendable {
 
     var isGoneLocked: Bool { gone }
 
-    var streamIdentity: StreamFormat.Identity {
-        StreamFormat.Identity(compat: fnv1a(configuration.compat), stateSize: configuration.stateSize, blockSize: configuration.blockSize)
+    var streamIdentity: MockStateFormat.Identity {
+        MockStateFormat.Identity(compat: fnv1a(configuration.compat), stateSize: configuration.stateSize,
+                                 blockSize: configuration.blockSize, pooled: configuration.stateSource == .fast)
     }
 
     /// Changes `blocks` pseudo-randomly chosen state blocks, as a running device does.
@@ -145,25 +154,23 @@ public final class MockDevice: @unchecked Sendable {
         if case .save(let save) = session { save.blockChanged(block) }
     }
 
-    /// The device writes `length` bytes of guest memory at `iova` (the data itself is not
-    /// modelled): the pages become dirty in the container's tracking and in the device's DMA
-    /// log. EINVAL if the device is not open or the range is not mapped, EPERM if a mapping
-    /// is read-only, ENODEV once the device disappeared.
-    public func dmaWrite(iova: UInt64, length: UInt64) throws(Errno) {
-        try locked { () throws(Errno) in
-            if gone { throw .noDevice }
-            guard openCount > 0, length > 0, iova &+ length > iova,
-                  let iommu = group?.container?.iommu else { throw .invalidArgument }
-            var address = iova
-            while address < iova + length {
-                guard let i = iommu.mappingIndex(containing: address) else { throw .invalidArgument }
-                guard iommu.mappings[i].writable else { throw .notPermitted }
-                address = iommu.mappings[i].end
-            }
-            iommu.markDirty(iova: iova, length: length)
-            dmaLog?.record(iova: iova, length: length)
-            dmaWriteCount += 1
-        }
+    /// The device is reconfigured while running (REINIT): its whole state is replaced, and a
+    /// pre-copy session in progress streams new initial data (its header and every block
+    /// again), which PRECOPY_INFO reports with the REINIT flag once the caller opted in to
+    /// MIG_PRECOPY_INFOv2. Returns false, changing nothing, unless the device is running.
+    @discardableResult
+    public func reinitialize() -> Bool {
+        locked { reinitializeLocked() }
+    }
+
+    func reinitializeLocked() -> Bool {
+        guard state.isRunning, !gone, configuration.replay == nil else { return false }
+        reinitCount += 1
+        image = DeviceStateImage(size: image.size, blockSize: image.blockSize,
+                                 contentSeed: mixAll(configuration.seed, reinitCount, 0x5245_494E), pooled: image.isPooled)
+        if case .save(let s) = session, s.restartInitialData() { s.reinitUnreported = true }
+        lock.broadcast()
+        return true
     }
 
     /// The device goes away (surprise removal): its fds answer ENODEV from now on.
@@ -237,8 +244,8 @@ public struct MockArc: Sendable, Equatable, CustomStringConvertible {
 
 /// The data session a device has open, if any.
 enum DataSession {
-    case save(SaveSession)
-    case resume(ResumeSession)
+    case save(MockSaveSession)
+    case resume(MockResumeSession)
 
     func end() {
         switch self {

@@ -20,6 +20,10 @@ public struct MockDeviceConfiguration: Sendable, Equatable {
     public enum PrecopyEnd: String, Sendable { case noMessage = "enomsg", zero }
     /// Where a refused load leaves the device: still RESUMING, or ERROR.
     public enum ResumeFailure: String, Sendable { case stay, error }
+    /// How the state's bytes are produced: generated word by word and streamed through a pipe
+    /// by a producer thread (the default), or sliced from a pool and copied straight into the
+    /// caller's buffer (`fast`: memory speed, for benchmarks).
+    public enum StateSource: String, Sendable { case generated, fast }
 
     /// The mock name (`vf0` in `mock:vf0`).
     public var name: String
@@ -35,6 +39,9 @@ public struct MockDeviceConfiguration: Sendable, Equatable {
     public var deviceID: UInt16 = 0x00F0
     public var subsystemVendorID: UInt16 = 0x1B36
     public var subsystemID: UInt16 = 0x0001
+    /// PCI revision (config space 0x08) and 24-bit class code (0x09-0x0B).
+    public var revision: UInt8 = 0x01
+    public var classCode: UInt32 = 0x02_0000
     /// Set: an mdev-like device in its own emulated-IOMMU group, named by a UUID.
     public var mdevType: String?
     public var uuid: String?
@@ -49,6 +56,15 @@ public struct MockDeviceConfiguration: Sendable, Equatable {
     public var reportsDataSize = true
     public var dmaLogging = true
     public var resumeFailure: ResumeFailure = .stay
+    public var stateSource: StateSource = .generated
+    /// Offer VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (REINIT reporting; needs PRE_COPY).
+    public var offersPrecopyInfoV2 = true
+    /// The device REINITs once per save session, when this many bytes were read in PRE_COPY.
+    public var reinitAfterBytes: UInt64?
+    /// A replay source: the captured device stream it serves (see MockCapture).
+    public var replay: MockCapture?
+    /// The DMA the device performs into guest memory as the kernel's clock advances.
+    public var dmaWorkload: MockDMAWorkload?
     public var bar0Size: Int = 16 << 10
     public var faults = MockFaults()
 

@@ -18,8 +18,8 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         case container(MockContainer)
         case group(MockGroup)
         case device(DeviceFile)
-        case save(SaveSession)
-        case resume(ResumeSession)
+        case save(MockSaveSession)
+        case resume(MockResumeSession)
         case passthrough
     }
 
@@ -35,7 +35,19 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
     private var groups: [Int: MockGroup] = [:]
     private var deviceList: [MockDevice] = []
 
-    public init() {}
+    /// The devices' time: advancing it performs their DMA workloads.
+    public let clock = MockClock()
+
+    public init() {
+        clock.kernel = self
+    }
+
+    /// What every device does in a period of the clock (its DMA workload).
+    func performDeviceWork(nanoseconds: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        for device in deviceList { device.runDMAWorkloadLocked(nanoseconds: nanoseconds) }
+    }
 
     // MARK: devices
 
@@ -194,6 +206,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
                     teardown = device.resetLocked()
                 }
                 device.dmaLog = nil
+                device.preCopyInfoV2 = false
             }
             if let group = device.group {
                 group.deviceFDs -= 1
@@ -305,7 +318,7 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
         }
     }
 
-    private func dataIoctl(_ session: SaveSession, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
+    private func dataIoctl(_ session: MockSaveSession, _ request: UInt, _ argument: IoctlArgument) throws(Errno) -> CInt {
         guard request == Request.migGetPrecopyInfo else { throw .noIoctl }
         let arg = try UserStruct(argument)
         guard try arg.u32(0) >= 24 else { throw .invalidArgument }
@@ -314,6 +327,8 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
             try device.injectInterrupt()
             return try device.precopyInfo(session)
         }
+        // Without the MIG_PRECOPY_INFOv2 opt-in `flags` is reserved: left as the caller passed it.
+        if let flags = info.flags { try arg.set(4, u32: flags) }
         try arg.set(8, u64: info.initial)
         try arg.set(16, u64: info.dirty)
         return 0
@@ -332,7 +347,9 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
             return n
         case .save(let session):
             return try session.device.readSaveData(session, into: region)
-        case .resume, .passthrough:
+        case .resume:
+            throw .badFileDescriptor // resume fds are write-only
+        case .passthrough:
             return try LinuxKernel.shared.read(fd, into: region)
         }
     }
@@ -348,7 +365,9 @@ public final class MockKernel: KernelInterface, @unchecked Sendable {
             return n
         case .resume(let session):
             return try session.device.writeResumeData(session, from: region)
-        case .save, .passthrough:
+        case .save:
+            throw .badFileDescriptor // save fds are read-only
+        case .passthrough:
             return try LinuxKernel.shared.write(fd, from: region)
         }
     }

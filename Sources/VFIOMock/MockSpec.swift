@@ -8,7 +8,18 @@ enum MockSpec {
         "subsystem-vendor", "subsystem", "mdev-type", "uuid", "bdf", "group", "block-size",
         "dirty-rate", "precopy-end", "data-size", "dma-logging", "resume-failure", "bar0",
         "fail-arc", "short-read", "short-write", "eintr", "eagain", "enodev-after",
-        "reset-after", "disappear-after",
+        "reset-after", "disappear-after", "source", "revision", "class", "precopy-info-v2",
+        "reinit-after", "replay", "replay-device", "dma-rate", "dma-hot", "dma-hot-fraction",
+        "dma-pattern", "dma-seed",
+    ]
+
+    /// Options of the DMA workload besides `dma-rate`, which they need.
+    static let workloadOptions = ["dma-hot", "dma-hot-fraction", "dma-pattern", "dma-seed"]
+
+    /// Options a replay device takes from its capture (giving them too is an error).
+    static let capturedOptions = [
+        "state", "flags", "vendor", "device", "subsystem-vendor", "subsystem", "revision", "class",
+        "driver", "driver-version", "mdev-type", "source", "reinit-after", "dirty-rate",
     ]
 
     static func isValidName(_ name: String) -> Bool {
@@ -31,6 +42,8 @@ enum MockSpec {
         }
         var config = MockDeviceConfiguration(name: name)
         var seen: Set<String> = []
+        var replayPath: String?
+        var replayDevice: Int?
         if parts.count == 2 {
             for pair in parts[1].split(separator: "&", omittingEmptySubsequences: false) {
                 guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
@@ -43,10 +56,34 @@ enum MockSpec {
                 }
                 guard key == "fail-arc" || seen.insert(key).inserted else { throw fail("option '\(key)' given twice") }
                 do throws(OptionError) {
-                    try apply(key, value, to: &config)
+                    switch key {
+                    case "replay":
+                        guard !value.isEmpty else { throw OptionError(expected: "the path of a vfio-migration stream file") }
+                        replayPath = value
+                    case "replay-device":
+                        let n = try integer(value, "a device index of the stream (0, 1, ...)")
+                        guard n < 0xFFFF else { throw OptionError(expected: "a device index of the stream (0, 1, ...)") }
+                        replayDevice = Int(n)
+                    default:
+                        try apply(key, value, to: &config)
+                    }
                 } catch {
                     throw fail("bad value '\(value)' for option '\(key)': \(error.expected)")
                 }
+            }
+        }
+        if replayDevice != nil && replayPath == nil { throw fail("'replay-device' needs 'replay'") }
+        if let option = workloadOptions.first(where: seen.contains), !seen.contains("dma-rate") {
+            throw fail("'\(option)' needs 'dma-rate'")
+        }
+        if let replayPath {
+            if let clash = capturedOptions.first(where: seen.contains) {
+                throw fail("option '\(clash)' comes from the capture with 'replay'")
+            }
+            do throws(MockCaptureError) {
+                try config.adopt(MockCapture(path: replayPath, device: replayDevice))
+            } catch {
+                throw fail(error.description)
             }
         }
         if config.mdevType != nil && (config.pciAddress != nil || config.group != nil) {
@@ -139,8 +176,48 @@ enum MockSpec {
             c.faults.resetAfterBytes = try size(value, "a byte count such as 1MiB")
         case "disappear-after":
             c.faults.disappearAfterBytes = try size(value, "a byte count such as 1MiB")
+        case "source":
+            guard let source = MockDeviceConfiguration.StateSource(rawValue: value.lowercased()) else {
+                throw OptionError(expected: "generated or fast")
+            }
+            c.stateSource = source
+        case "revision":
+            c.revision = UInt8(try hex(value, bits: 8, "an 8-bit hex revision such as 0x01"))
+        case "class":
+            c.classCode = UInt32(try hex(value, bits: 24, "a 24-bit hex class code such as 0x020000"))
+        case "precopy-info-v2":
+            c.offersPrecopyInfoV2 = try yesNo(value)
+        case "reinit-after":
+            c.reinitAfterBytes = try size(value, "a byte count such as 1MiB")
+        case "dma-rate", "dma-hot", "dma-hot-fraction", "dma-pattern", "dma-seed":
+            var w = c.dmaWorkload ?? MockDMAWorkload(rate: 0)
+            try applyDMA(key, value, to: &w)
+            c.dmaWorkload = w
         default:
             preconditionFailure("option \(key) listed but not handled")
+        }
+    }
+
+    private static func applyDMA(_ key: String, _ value: String, to w: inout MockDMAWorkload) throws(OptionError) {
+        switch key {
+        case "dma-rate":
+            let expected = "bytes per second such as 64MiB/s"
+            guard value.lowercased().hasSuffix("/s") else { throw OptionError(expected: expected) }
+            w.rate = try size(String(value.dropLast(2)), expected)
+        case "dma-hot":
+            let n = try size(value, "a size of at least one 4KiB page")
+            guard n >= MockDMAWorkload.pageSize else { throw OptionError(expected: "a size of at least one 4KiB page") }
+            w.hotSet = n
+        case "dma-hot-fraction":
+            guard let f = Double(value), f >= 0, f <= 1 else { throw OptionError(expected: "a fraction from 0 to 1 such as 0.9") }
+            w.hotFraction = f
+        case "dma-pattern":
+            guard let p = MockDMAWorkload.Pattern(rawValue: value.lowercased()) else {
+                throw OptionError(expected: MockDMAWorkload.Pattern.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            w.pattern = p
+        default:
+            w.seed = try integer(value, "an unsigned 64-bit integer (decimal or 0x hex)")
         }
     }
 
@@ -198,10 +275,15 @@ enum MockSpec {
     }
 
     static func id16(_ text: String) throws(OptionError) -> UInt16 {
+        UInt16(try hex(text, bits: 16, "a 16-bit hex id such as 0x15b3"))
+    }
+
+    /// A hex number of at most `bits` bits, with or without `0x`.
+    static func hex(_ text: String, bits: Int, _ expected: String) throws(OptionError) -> UInt64 {
         let lower = text.lowercased()
-        let hex = lower.hasPrefix("0x") ? String(lower.dropFirst(2)) : lower
-        guard !hex.isEmpty, hex.count <= 4, let v = UInt16(hex, radix: 16) else {
-            throw OptionError(expected: "a 16-bit hex id such as 0x15b3")
+        let digits = lower.hasPrefix("0x") ? String(lower.dropFirst(2)) : lower
+        guard !digits.isEmpty, digits.count <= bits / 4, let v = UInt64(digits, radix: 16) else {
+            throw OptionError(expected: expected)
         }
         return v
     }
@@ -283,20 +365,28 @@ enum MockSpec {
     // MARK: printing
 
     static func format(_ c: MockDeviceConfiguration) -> String {
-        let d = MockDeviceConfiguration(name: c.name)
+        var d = MockDeviceConfiguration(name: c.name)
         var options: [String] = []
         func add(_ key: String, _ value: String) { options.append("\(key)=\(value)") }
+        if let capture = c.replay {
+            // What the capture decides is not repeated: it parses back from the file.
+            add("replay", capture.path)
+            if capture.deviceIndex != 0 || capture.deviceCount > 1 { add("replay-device", String(capture.deviceIndex)) }
+            d.adopt(capture)
+        }
         if c.stateSize != d.stateSize { add("state", sizeText(c.stateSize)) }
         if c.migrationFlags != d.migrationFlags { add("flags", flagsText(c.migrationFlags)) }
         if c.seed != d.seed { add("seed", String(c.seed)) }
         if c.compat != d.compat { add("compat", c.compat) }
-        if let driver = c.driver { add("driver", driver) }
+        if let driver = c.driver, driver != d.driver { add("driver", driver) }
         if c.driverVersion != d.driverVersion { add("driver-version", c.driverVersion) }
         if c.vendorID != d.vendorID { add("vendor", hex16(c.vendorID)) }
         if c.deviceID != d.deviceID { add("device", hex16(c.deviceID)) }
         if c.subsystemVendorID != d.subsystemVendorID { add("subsystem-vendor", hex16(c.subsystemVendorID)) }
         if c.subsystemID != d.subsystemID { add("subsystem", hex16(c.subsystemID)) }
-        if let type = c.mdevType { add("mdev-type", type) }
+        if c.revision != d.revision { add("revision", hexText(UInt64(c.revision), digits: 2)) }
+        if c.classCode != d.classCode { add("class", hexText(UInt64(c.classCode), digits: 6)) }
+        if let type = c.mdevType, type != d.mdevType { add("mdev-type", type) }
         if let uuid = c.uuid { add("uuid", uuid) }
         if let bdf = c.pciAddress { add("bdf", bdf) }
         if let group = c.group { add("group", String(group)) }
@@ -309,6 +399,17 @@ enum MockSpec {
         if c.dmaLogging != d.dmaLogging { add("dma-logging", c.dmaLogging ? "yes" : "no") }
         if c.resumeFailure != d.resumeFailure { add("resume-failure", c.resumeFailure.rawValue) }
         if c.bar0Size != d.bar0Size { add("bar0", sizeText(UInt64(c.bar0Size))) }
+        if c.stateSource != d.stateSource { add("source", c.stateSource.rawValue) }
+        if c.offersPrecopyInfoV2 != d.offersPrecopyInfoV2 { add("precopy-info-v2", c.offersPrecopyInfoV2 ? "yes" : "no") }
+        if let n = c.reinitAfterBytes { add("reinit-after", sizeText(n)) }
+        if let w = c.dmaWorkload {
+            let d = MockDMAWorkload(rate: 0)
+            add("dma-rate", sizeText(w.rate) + "/s")
+            if let hot = w.hotSet { add("dma-hot", sizeText(hot)) }
+            if w.hotFraction != d.hotFraction { add("dma-hot-fraction", String(w.hotFraction)) }
+            if w.pattern != d.pattern { add("dma-pattern", w.pattern.rawValue) }
+            if w.seed != d.seed { add("dma-seed", String(w.seed)) }
+        }
         for f in c.faults.arcFailures {
             var text = "\(f.from)>\(f.to):\(errnoText(f.errno))"
             if f.landInError { text += ":error" }
@@ -342,8 +443,10 @@ enum MockSpec {
         return names.joined(separator: ",")
     }
 
-    static func hex16(_ v: UInt16) -> String {
-        let digits = String(v, radix: 16)
-        return "0x" + String(repeating: "0", count: 4 - digits.count) + digits
+    static func hex16(_ v: UInt16) -> String { hexText(UInt64(v), digits: 4) }
+
+    static func hexText(_ v: UInt64, digits: Int) -> String {
+        let text = String(v, radix: 16)
+        return "0x" + String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 }

@@ -18,8 +18,10 @@ final class PCIFunction {
         func put16(_ v: UInt16, _ at: Int) { bytes[at] = UInt8(v & 0xFF); bytes[at + 1] = UInt8(v >> 8) }
         put16(c.vendorID, 0x00)
         put16(c.deviceID, 0x02)
-        bytes[0x08] = 0x01 // revision
-        bytes[0x0B] = 0x02 // class: network controller
+        bytes[0x08] = c.revision
+        bytes[0x09] = UInt8(truncatingIfNeeded: c.classCode)
+        bytes[0x0A] = UInt8(truncatingIfNeeded: c.classCode >> 8)
+        bytes[0x0B] = UInt8(truncatingIfNeeded: c.classCode >> 16) // default: network controller
         bytes[0x10] = 0x00 // BAR0: 32-bit memory, not prefetchable
         put16(c.subsystemVendorID, 0x2C)
         put16(c.subsystemID, 0x2E)

@@ -27,7 +27,7 @@ final class Type1IOMMU {
 
     init(v2: Bool) { self.v2 = v2 }
 
-    var dmaAvail: Int { IOMMUInfo.dmaEntryLimit - mappings.count }
+    var dmaAvail: Int { Type1Info.dmaEntryLimit - mappings.count }
 
     /// Index of the mapping containing `address`.
     func mappingIndex(containing address: UInt64) -> Int? {
@@ -120,6 +120,9 @@ final class Type1IOMMU {
         }
         return unmapped
     }
+
+    /// The writable mappings a device can DMA into now (a vaddr being updated is skipped).
+    var writableMappings: [Mapping] { mappings.filter { $0.writable && !$0.vaddrInvalid } }
 
     // MARK: dirty tracking
 

@@ -80,7 +80,7 @@ enum IRQSetFlag {
     static let actionMask: UInt32 = 0b111 << 3
 }
 
-enum IOMMUInfo {
+enum Type1Info {
     static let flagPageSizes: UInt32 = 1 << 0
     static let flagCaps: UInt32 = 1 << 1
     static let capIOVARange: UInt16 = 1
@@ -124,6 +124,12 @@ enum Feature {
     static let dmaLoggingStop: UInt32 = 7
     static let dmaLoggingReport: UInt32 = 8
     static let migDataSize: UInt32 = 9
+    static let migPrecopyInfoV2: UInt32 = 12
+}
+
+/// Bits of `vfio_precopy_info.flags`, an output only after MIG_PRECOPY_INFOv2 was set.
+enum PrecopyInfoFlag {
+    static let reinit: UInt32 = 1 << 0
 }
 
 /// Bits of the MIGRATION feature's flags.

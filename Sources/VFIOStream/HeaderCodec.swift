@@ -1,18 +1,16 @@
 // Encoding and decoding of the stream header (fixed part, fields area, CRC).
 
 extension StreamHeader {
-    /// The header's bytes: fixed part, fields, CRC32C. Headers are small, so returning an
-    /// array is fine; records, the hot path, never allocate.
-    /// Crashes on a header that cannot be written (a caller bug): major other than 1,
-    /// more than 65535 devices, maxPayload outside the format's bounds, or > 1 MiB encoded.
-    public func encoded() -> [UInt8] {
-        precondition(version.major == StreamFormat.major, "can only write format major \(StreamFormat.major)")
-        precondition(version.readerMinor <= version.minor, "readerMinor above minor")
-        precondition(devices.count <= StreamFormat.maxDevices, "too many devices: \(devices.count)")
-        precondition(
-            Int(maxPayload) >= StreamFormat.minimumMaxPayload && Int(maxPayload) <= StreamFormat.hardMaxPayload,
-            "maxPayload \(maxPayload) outside the format's bounds")
+    /// The header's bytes: fixed part, fields (in tag order), CRC32C. Headers are small, so
+    /// returning an array is fine; records, the hot path, never allocate.
+    /// Throws for a header that cannot be written (see `writingProblem`).
+    public func encoded() throws(StreamUsageError) -> [UInt8] {
+        try encodedWithDescriptorCRCs().bytes
+    }
 
+    /// The bytes, and the CRC32C of each descriptor's field value (what deviceDigest records carry).
+    func encodedWithDescriptorCRCs() throws(StreamUsageError) -> (bytes: [UInt8], descriptorCRCs: [UInt32]) {
+        try checkWritable()
         var out: [UInt8] = StreamFormat.magic
         out.reserveCapacity(256)
         out.appendLittleEndian(version.major)
@@ -30,20 +28,82 @@ extension StreamHeader {
         out.appendStringField(HeaderFieldTag.machineID, host.machineID, omitIfEmpty: true)
         out.appendStringField(HeaderFieldTag.kernelRelease, host.kernelRelease, omitIfEmpty: true)
         out.appendStringField(HeaderFieldTag.writer, writer, omitIfEmpty: true)
+        var descriptorCRCs: [UInt32] = []
+        descriptorCRCs.reserveCapacity(devices.count)
         for device in devices {
-            out.appendField(HeaderFieldTag.device, device.encodedFields())
+            let fields = device.encodedFields()
+            descriptorCRCs.append(CRC32C.checksum(fields))
+            out.appendField(HeaderFieldTag.device, fields)
+        }
+        if let migrationID {
+            out.appendField(HeaderFieldTag.migrationID, migrationID.bytes, flags: .skippable)
+        }
+        if let channel {
+            var value: [UInt8] = []
+            value.appendLittleEndian(channel.index)
+            value.appendLittleEndian(channel.count)
+            out.appendField(HeaderFieldTag.channel, value)
+        }
+        for region in regions {
+            var value: [UInt8] = []
+            value.appendLittleEndian(region.start)
+            value.appendLittleEndian(region.length)
+            value.appendLittleEndian(region.pageSize)
+            value.appendLittleEndian(region.flags)
+            out.appendField(HeaderFieldTag.memoryRegion, value)
         }
 
         let length = out.count + StreamFormat.headerChecksumSize
-        precondition(length <= StreamFormat.hardMaxHeaderLength, "header of \(length) bytes exceeds the 1 MiB cap")
+        guard length <= StreamFormat.hardMaxHeaderLength else {
+            throw StreamUsageError(.invalidHeader(reason: "header of \(length) bytes exceeds the 1 MiB cap"))
+        }
         out.storeLittleEndian(UInt32(length), at: 12)
         out.appendLittleEndian(CRC32C.checksum(out))
-        return out
+        return (out, descriptorCRCs)
+    }
+
+    /// Every rule a reader would check that the writer can get wrong.
+    func checkWritable() throws(StreamUsageError) {
+        func refuse(_ reason: String) -> StreamUsageError { StreamUsageError(.invalidHeader(reason: reason)) }
+        guard version.major == StreamFormat.major else { throw refuse("major \(version.major): this codec writes major \(StreamFormat.major)") }
+        guard version.readerMinor <= version.minor else { throw refuse("readerMinor \(version.readerMinor) above minor \(version.minor)") }
+        guard version.readerMinor <= StreamFormat.minor else {
+            throw refuse("readerMinor \(version.readerMinor) above this codec's minor \(StreamFormat.minor)")
+        }
+        guard version.readerMinor >= requiredReaderMinor else {
+            throw StreamUsageError(.readerMinorTooLow(required: requiredReaderMinor, declared: version.readerMinor))
+        }
+        let unknownRequired = flags & StreamFormat.requiredHeaderFlagsMask & ~StreamFormat.knownHeaderFlags
+        guard unknownRequired == 0 else { throw refuse("required flags \(hex(unknownRequired)) are not defined") }
+        guard devices.count <= StreamFormat.maxDevices else { throw refuse("\(devices.count) devices, at most \(StreamFormat.maxDevices)") }
+        guard Int(maxPayload) >= StreamFormat.minimumMaxPayload && Int(maxPayload) <= StreamFormat.hardMaxPayload else {
+            throw refuse("maxPayload \(maxPayload) outside \(StreamFormat.minimumMaxPayload)...\(StreamFormat.hardMaxPayload)")
+        }
+        if let problem = channel?.problem { throw refuse(problem) }
+        for (index, region) in regions.enumerated() {
+            if let problem = region.problem { throw refuse("memory region \(index): \(problem)") }
+        }
+        if let overlap = overlappingRegions(in: regions) {
+            throw refuse("memory region \(overlap.later) overlaps memory region \(overlap.earlier)")
+        }
+        for (index, device) in devices.enumerated() {
+            if let problem = device.writingProblem { throw refuse("device \(index): \(problem)") }
+        }
     }
 }
 
 extension DeviceDescriptor {
-    /// The descriptor's fields area (the value of header field 5).
+    /// Why this descriptor cannot be written (a reader would refuse it), or nil.
+    var writingProblem: String? {
+        if deviceAPI.isEmpty { return "deviceAPI is empty" }
+        if let pci, pci.classCode > 0xFF_FFFF { return "PCI class code \(hex(pci.classCode)) is wider than 24 bits" }
+        for attribute in mdev?.attributes ?? [] where attribute.name.utf8.isEmpty || attribute.name.utf8.count > Int(UInt16.max) {
+            return "mdev attribute name must be 1...65535 bytes"
+        }
+        return nil
+    }
+
+    /// The descriptor's fields area (the value of header field 5). `writingProblem` must be nil.
     func encodedFields() -> [UInt8] {
         var out: [UInt8] = []
         out.appendStringField(DescriptorFieldTag.name, name, omitIfEmpty: true)
@@ -66,7 +126,6 @@ extension DeviceDescriptor {
             out.appendStringField(DescriptorFieldTag.mdevType, mdev.type, omitIfEmpty: false)
             for attribute in mdev.attributes {
                 let name = Array(attribute.name.utf8)
-                precondition(!name.isEmpty && name.count <= Int(UInt16.max), "mdev attribute name must be 1...65535 bytes")
                 var value: [UInt8] = []
                 value.appendLittleEndian(UInt16(name.count))
                 value.append(contentsOf: name)
@@ -126,8 +185,21 @@ enum HeaderCodec {
         return Int(length)
     }
 
+    /// A decoded header, its length, and the CRC32C of each descriptor's field value.
+    struct Decoded {
+        var header: StreamHeader
+        var length: Int
+        var descriptorCRCs: [UInt32]
+    }
+
+    /// Header tags that may occur at most once (device and memoryRegion repeat).
+    static let singleHeaderTags: Set<UInt16> = [
+        HeaderFieldTag.hostName, HeaderFieldTag.machineID, HeaderFieldTag.kernelRelease, HeaderFieldTag.writer,
+        HeaderFieldTag.migrationID, HeaderFieldTag.channel,
+    ]
+
     /// Decodes a whole header from the first `headerLength` bytes of `bytes`.
-    static func decode(_ bytes: UnsafeRawBufferPointer, limits: StreamLimits) throws(StreamError) -> (StreamHeader, Int) {
+    static func decode(_ bytes: UnsafeRawBufferPointer, limits: StreamLimits) throws(StreamError) -> Decoded {
         func fail(_ kind: StreamError.Kind) -> StreamError { StreamError(offset: 0, kind: kind) }
         // SAFETY: rebasing a prefix of `bytes` (count clamped to its size) stays inside it.
         let length = try headerLength(prefix: UnsafeRawBufferPointer(rebasing: bytes.prefix(StreamFormat.headerPrefixSize)), limits: limits)
@@ -151,6 +223,9 @@ enum HeaderCodec {
         let flags = reader.read(UInt32.self)
         let unknownRequired = flags & StreamFormat.requiredHeaderFlagsMask & ~StreamFormat.knownHeaderFlags
         guard unknownRequired == 0 else { throw fail(.unsupportedHeaderFlags(unknownRequired)) }
+        if flags & HeaderFlags.noRecordChecksums.rawValue != 0 && !limits.acceptsNoRecordChecksums {
+            throw fail(.recordChecksumsNotAccepted)
+        }
         let created = reader.read(Int64.self)
         let maxPayload = reader.read(UInt32.self)
         guard Int(maxPayload) >= StreamFormat.minimumMaxPayload && Int(maxPayload) <= StreamFormat.hardMaxPayload else {
@@ -168,10 +243,14 @@ enum HeaderCodec {
             version: FormatVersion(major: major, minor: minor, readerMinor: readerMinor), flags: flags,
             creationTimeNanoseconds: created, maxPayload: maxPayload, devices: [])
         header.devices.reserveCapacity(deviceCount)
+        var descriptorCRCs: [UInt32] = []
+        descriptorCRCs.reserveCapacity(deviceCount)
+        var regionOffsets: [UInt64] = []
         var seen = Set<UInt16>()
         var fields = FieldReader(bytes, start: Int(fieldsOffset), end: crcOffset)
         while let field = try fields.next() {
-            if field.tag != HeaderFieldTag.device {
+            // The duplicate rule is for known tags; unknown skippable ones are skipped, repeated or not.
+            if singleHeaderTags.contains(field.tag) {
                 guard seen.insert(field.tag).inserted else {
                     throw StreamError(offset: field.offset, kind: .duplicateField(tag: field.tag))
                 }
@@ -186,6 +265,26 @@ enum HeaderCodec {
                     throw fail(.deviceCountMismatch(declared: deviceCount, found: header.devices.count + 1))
                 }
                 header.devices.append(try decodeDescriptor(field))
+                descriptorCRCs.append(CRC32C.update(0, field.value))
+            case HeaderFieldTag.migrationID:
+                _ = try field.fixed(MigrationID.byteCount)
+                header.migrationID = MigrationID(bytes: field.value)
+            case HeaderFieldTag.channel:
+                var value = try field.fixed(channelFieldSize)
+                let channel = StreamChannel(index: value.read(UInt16.self), count: value.read(UInt16.self))
+                if let problem = channel.problem { throw StreamError(offset: field.offset, kind: .malformedField(tag: field.tag, reason: problem)) }
+                header.channel = channel
+            case HeaderFieldTag.memoryRegion:
+                var value = try field.fixed(memoryRegionFieldSize)
+                let region = MemoryRegionDescriptor(
+                    start: value.read(UInt64.self), length: value.read(UInt64.self), pageSize: value.read(UInt32.self),
+                    flags: value.read(UInt32.self))
+                if let problem = region.problem {
+                    throw StreamError(
+                        offset: field.offset, kind: .malformedField(tag: field.tag, reason: "memory region \(header.regions.count): \(problem)"))
+                }
+                header.regions.append(region)
+                regionOffsets.append(field.offset)
             default:
                 try field.skipUnknown()
             }
@@ -193,8 +292,22 @@ enum HeaderCodec {
         guard header.devices.count == deviceCount else {
             throw fail(.deviceCountMismatch(declared: deviceCount, found: header.devices.count))
         }
-        return (header, length)
+        if let overlap = overlappingRegions(in: header.regions) {
+            throw StreamError(
+                offset: regionOffsets[overlap.later],
+                kind: .malformedField(
+                    tag: HeaderFieldTag.memoryRegion, reason: "memory region \(overlap.later) overlaps memory region \(overlap.earlier)"))
+        }
+        // A writer must announce what a 1.0 reader cannot skip; refusing an understated
+        // version keeps "decoded header re-encodes to the same bytes" true.
+        guard readerMinor >= header.requiredReaderMinor else {
+            throw fail(.readerMinorTooLow(required: header.requiredReaderMinor, declared: readerMinor))
+        }
+        return Decoded(header: header, length: length, descriptorCRCs: descriptorCRCs)
     }
+
+    /// Descriptor tags that may occur at most once (mdevAttribute repeats).
+    static let singleDescriptorTags = Set<UInt16>(1...10).subtracting([DescriptorFieldTag.mdevAttribute])
 
     static func decodeDescriptor(_ container: Field) throws(StreamError) -> DeviceDescriptor {
         var name = "", deviceAPI: String?, driverName: String?, driverVersion: String?
@@ -205,14 +318,17 @@ enum HeaderCodec {
 
         var fields = FieldReader(container.bytes, start: container.valueStart, end: container.valueEnd)
         while let field = try fields.next() {
-            if field.tag != DescriptorFieldTag.mdevAttribute {
+            if singleDescriptorTags.contains(field.tag) {
                 guard seen.insert(field.tag).inserted else {
                     throw StreamError(offset: field.offset, kind: .duplicateField(tag: field.tag))
                 }
             }
             switch field.tag {
             case DescriptorFieldTag.name: name = try field.string()
-            case DescriptorFieldTag.deviceAPI: deviceAPI = try field.string()
+            case DescriptorFieldTag.deviceAPI:
+                let api = try field.string()
+                guard !api.isEmpty else { throw StreamError(offset: field.offset, kind: .malformedField(tag: field.tag, reason: "deviceAPI is empty")) }
+                deviceAPI = api
             case DescriptorFieldTag.driverName: driverName = try field.string()
             case DescriptorFieldTag.driverVersion: driverVersion = try field.string()
             case DescriptorFieldTag.pci:

@@ -69,12 +69,38 @@ public struct StreamTotals: Sendable, Hashable, Codable, CustomStringConvertible
     public var description: String { "(\(deviceCount) devices, \(totalStateBytes) state bytes, \(recordCount) records)" }
 }
 
+/// A device's digest record (type 6): what ties its data to its descriptor.
+public struct DeviceDigest: Sendable, Hashable, Codable {
+    public var device: Int
+    /// The device's total data length (over all channels).
+    public var offset: UInt64
+    /// CRC32C of the device's descriptor field value as it appears in the header (checked).
+    public var descriptorCRC: UInt32
+    /// CRC32C of the device's whole data stream in offset order.
+    public var dataCRC: UInt32
+    /// True when this decoder checked `dataCRC` against the data it received: a single
+    /// stream with record checksums. On channel 0 of several the reassembler checks it;
+    /// without record checksums it is 0 and unchecked.
+    public var dataVerified: Bool
+
+    public init(device: Int, offset: UInt64, descriptorCRC: UInt32, dataCRC: UInt32, dataVerified: Bool) {
+        self.device = device
+        self.offset = offset
+        self.descriptorCRC = descriptorCRC
+        self.dataCRC = dataCRC
+        self.dataVerified = dataVerified
+    }
+}
+
 /// One validated record.
 public enum Record: Sendable, Hashable {
     case deviceState(DeviceStateChunk)
     case preCopyProgress(PreCopyProgress)
+    /// Guest memory pages; the data follow the table in the payload.
+    case pages(PageTable)
     case endOfDevice(DeviceTotals)
     case endOfStream(StreamTotals)
+    case deviceDigest(DeviceDigest)
     /// A record this reader does not support but was allowed to skip.
     case skipped(type: RecordType, length: Int)
 }
@@ -84,4 +110,5 @@ enum PayloadSize {
     static let preCopyProgress = 16
     static let endOfDevice = 24
     static let endOfStream = 24
+    static let deviceDigest = 8
 }

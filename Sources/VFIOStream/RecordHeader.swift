@@ -9,20 +9,25 @@ public struct RecordType: RawRepresentable, Sendable, Hashable, CustomStringConv
     public static let deviceState = RecordType(rawValue: 1)
     /// VFIO_MIG_GET_PRECOPY_INFO values at a point of the pre-copy phase.
     public static let preCopyProgress = RecordType(rawValue: 2)
-    /// Reserved for dirty page records (dirty tracking work); unsupported in v1.0.
-    public static let dirtyPages = RecordType(rawValue: 3)
+    /// Guest memory pages of one region (v1.1; reserved as `dirtyPages` in v1.0).
+    public static let pages = RecordType(rawValue: 3)
+    @available(*, deprecated, renamed: "pages")
+    public static let dirtyPages = pages
     /// A device's data stream is complete; carries its totals.
     public static let endOfDevice = RecordType(rawValue: 4)
     /// The stream is complete; carries its totals. Nothing may follow.
     public static let endOfStream = RecordType(rawValue: 5)
+    /// CRCs tying a device's data to its descriptor (v1.1; writers set SKIPPABLE).
+    public static let deviceDigest = RecordType(rawValue: 6)
 
     public var description: String {
         switch self {
         case .deviceState: "deviceState"
         case .preCopyProgress: "preCopyProgress"
-        case .dirtyPages: "dirtyPages"
+        case .pages: "pages"
         case .endOfDevice: "endOfDevice"
         case .endOfStream: "endOfStream"
+        case .deviceDigest: "deviceDigest"
         default: "type\(rawValue)"
         }
     }
@@ -114,6 +119,12 @@ public struct RecordHeader: Sendable, Hashable {
     /// The CRC this header and `payload` should carry (the stored checksum is ignored).
     public func computeChecksum(payload: UnsafeRawBufferPointer) -> UInt32 {
         precondition(payload.count == Int(payloadLength), "payload of \(payload.count) bytes for length \(payloadLength)")
+        return CRC32C.update(headerChecksum(), payload)
+    }
+
+    /// CRC32C of the 32 header bytes with the checksum field as zero: the start of the
+    /// record's CRC, which the payload's bytes (or its CRC, through combine) continue.
+    public func headerChecksum() -> UInt32 {
         var copy = self
         copy.checksum = 0
         // A stack tuple keeps this allocation-free on the hot path.
@@ -121,8 +132,7 @@ public struct RecordHeader: Sendable, Hashable {
         // SAFETY: the tuple is exactly 32 bytes and lives for the whole closure.
         return withUnsafeMutableBytes(of: &scratch) { raw in
             copy.store(into: raw)
-            let crc = CRC32C.update(0, UnsafeRawBufferPointer(raw))
-            return CRC32C.update(crc, payload)
+            return CRC32C.update(0, UnsafeRawBufferPointer(raw))
         }
     }
 }

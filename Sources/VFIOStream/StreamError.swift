@@ -35,6 +35,11 @@ public struct StreamError: Error, Sendable, Equatable, CustomStringConvertible {
         case headerChecksumMismatch(stored: UInt32, computed: UInt32)
         /// Required flag bits this reader does not know.
         case unsupportedHeaderFlags(UInt32)
+        /// NO_RECORD_CHECKSUMS is set and the reader's limits do not accept such streams.
+        case recordChecksumsNotAccepted
+        /// The header uses something a reader below `required` must not skip (channel,
+        /// memory regions, NO_RECORD_CHECKSUMS) but declares a lower readerMinor.
+        case readerMinorTooLow(required: UInt16, declared: UInt16)
         /// The header's maxPayload is below the format minimum or above the hard cap.
         case invalidMaxPayload(UInt32)
         /// The header's maxPayload is above this reader's limit.
@@ -59,7 +64,7 @@ public struct StreamError: Error, Sendable, Equatable, CustomStringConvertible {
         case checksumMismatch(stored: UInt32, computed: UInt32)
         case zeroRecordType
         case unknownRecordFlags(UInt16)
-        /// Unknown (or reserved, like dirtyPages in v1.0) and not marked skippable.
+        /// Unknown to this reader and not marked skippable.
         case unsupportedRecordType(UInt16)
         /// A field with one allowed value (reserved bytes, unused device/phase/offset) holds another.
         case unexpectedFieldValue(field: String, expected: UInt64, found: UInt64)
@@ -83,16 +88,52 @@ public struct StreamError: Error, Sendable, Equatable, CustomStringConvertible {
         case deviceTotalsMismatch(device: Int, declared: DeviceTotals, counted: DeviceTotals)
         case missingEndOfDevice(device: Int)
         case streamTotalsMismatch(declared: StreamTotals, counted: StreamTotals)
+
+        // Parallel channels.
+        /// On one of several channels a device's chunks ascend without overlap: this one
+        /// starts below the end of the channel's previous chunk of the device.
+        case offsetBelowChannelEnd(device: Int, channelEnd: UInt64, found: UInt64)
+        /// preCopyProgress and deviceDigest travel on channel 0 only.
+        case notPrimaryChannel(recordType: UInt16, channel: UInt16)
+
+        // Device digests.
+        case recordAfterDeviceDigest(device: Int)
+        case duplicateDeviceDigest(device: Int)
+        /// End of a device without its digest in a stream of minor >= 1 (on channel 0).
+        case missingDeviceDigest(device: Int)
+        case deviceDigestMismatch(device: Int, part: DigestPart, declared: UInt32, computed: UInt32)
+
+        // Pages.
+        case invalidPageTable(PageTableProblem)
+        /// Page round numbers never decrease within a stream.
+        case pageRoundRegression(previous: UInt64, found: UInt64)
+        /// A phase-1 (running) pages record after a phase-2 (final) one.
+        case pagePhaseRegression
     }
 
-    public var description: String { "stream offset \(offset): \(kind)" }
+    /// Which CRC of a device digest disagrees.
+    public enum DigestPart: String, Sendable, Equatable, Codable {
+        /// The descriptor field in the header is not the one the data were written for.
+        case descriptor
+        /// The data received for the device are not the data written for it.
+        case data
+    }
+
+    public var description: String {
+        // Offset 0 is the header's; every record starts after it.
+        if case let .truncated(needed, available) = kind {
+            let what = offset == 0 ? "stream header" : "record at offset \(offset)"
+            return "\(what) needs \(needed) bytes, input ends after \(available) (truncated stream)"
+        }
+        return "stream offset \(offset): \(kind)"
+    }
 }
 
 extension StreamError.Kind: CustomStringConvertible {
     public var description: String {
         switch self {
         case let .truncated(needed, available):
-            return "input ends after \(available) of \(needed) bytes of this structure (truncated stream)"
+            return "structure needs \(needed) bytes, input ends after \(available) (truncated stream)"
         case .missingEndOfStream:
             return "input ends without an end-of-stream record (truncated stream)"
         case .trailingData:
@@ -115,6 +156,10 @@ extension StreamError.Kind: CustomStringConvertible {
             return "header CRC32C mismatch (stored \(hex(stored)), computed \(hex(computed))): header corrupted"
         case let .unsupportedHeaderFlags(flags):
             return "header sets required flags \(hex(flags)) this reader does not know"
+        case .recordChecksumsNotAccepted:
+            return "stream was written without record checksums (NO_RECORD_CHECKSUMS), which this reader accepts only over an authenticated transport"
+        case let .readerMinorTooLow(required, declared):
+            return "header content needs a reader of minor \(required) but declares readerMinor \(declared)"
         case let .invalidMaxPayload(value):
             return "header maxPayload \(value) is outside \(StreamFormat.minimumMaxPayload)...\(StreamFormat.hardMaxPayload)"
         case let .maxPayloadAboveLimit(declared, limit):
@@ -180,6 +225,27 @@ extension StreamError.Kind: CustomStringConvertible {
             return "end of stream before device \(device) ended"
         case let .streamTotalsMismatch(declared, counted):
             return "end-of-stream totals \(declared) differ from the records received \(counted)"
+        case let .offsetBelowChannelEnd(device, channelEnd, found):
+            return "device \(device): chunk at state offset \(found) overlaps this channel's previous chunk, which ends at \(channelEnd)"
+        case let .notPrimaryChannel(type, channel):
+            return "record type \(type) (\(RecordType(rawValue: type))) on channel \(channel); it travels on channel 0 only"
+        case let .recordAfterDeviceDigest(device):
+            return "device \(device): state or progress record after its device digest"
+        case let .duplicateDeviceDigest(device):
+            return "device \(device): second device digest"
+        case let .missingDeviceDigest(device):
+            return "device \(device): end of device without a device digest (required from format minor 1)"
+        case let .deviceDigestMismatch(device, part, declared, computed):
+            let what = part == .descriptor
+                ? "descriptor CRC \(hex(declared)) differs from its header descriptor's \(hex(computed)): the records belong to another device or stream"
+                : "data CRC \(hex(declared)) differs from the data received, \(hex(computed)): the data belong to another device or stream"
+            return "device \(device): digest \(what)"
+        case let .invalidPageTable(problem):
+            return "pages record: \(problem)"
+        case let .pageRoundRegression(previous, found):
+            return "pages record of round \(found) after round \(previous) (rounds never decrease)"
+        case .pagePhaseRegression:
+            return "pages record of phase 1 (guest running) after phase 2 (final) pages"
         }
     }
 }

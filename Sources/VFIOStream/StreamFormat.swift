@@ -1,4 +1,4 @@
-// Numbers that define stream format v1. docs/stream-format.md is the normative text;
+// Numbers that define stream format v1.1. docs/stream-format.md is the normative text;
 // every constant here appears there with its reason.
 
 /// Constants of the stream format.
@@ -9,8 +9,8 @@ public enum StreamFormat {
 
     /// The major version this codec reads and writes. A different major is refused.
     public static let major: UInt16 = 1
-    /// The newest minor this codec understands.
-    public static let minor: UInt16 = 0
+    /// The newest minor this codec understands, and the one it writes.
+    public static let minor: UInt16 = 1
 
     /// Bytes a reader needs to learn the header length: magic, major, minor, headerLength.
     public static let headerPrefixSize = 16
@@ -37,8 +37,22 @@ public enum StreamFormat {
 
     /// Header flag bits 0-15 must be understood by a reader; 16-31 may be ignored.
     public static let requiredHeaderFlagsMask: UInt32 = 0x0000_FFFF
-    /// Header flags defined by this version (none in v1.0).
-    public static let knownHeaderFlags: UInt32 = 0
+    /// Header flags defined by this version.
+    public static let knownHeaderFlags: UInt32 = HeaderFlags.noRecordChecksums.rawValue
+
+    /// Smallest and largest page size of a memory region (powers of two in between).
+    public static let minimumPageSize = 4096
+    public static let maximumPageSize = 1 << 30
+}
+
+/// Header flags (the u32 at offset 20).
+public struct HeaderFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Required bit 0: every record's `crc` is written as 0 and not checked (a transport
+    /// whose authentication covers integrity already); the header CRC is still checked.
+    public static let noRecordChecksums = HeaderFlags(rawValue: 1 << 0)
 }
 
 /// Version triple stored in a stream header.
@@ -57,8 +71,10 @@ public struct FormatVersion: Sendable, Equatable, Hashable, Codable, CustomStrin
         self.readerMinor = readerMinor
     }
 
-    /// What this codec writes: the oldest minor that expresses v1.0 data.
+    /// This codec's minor for content every 1.0 reader can read or skip (readerMinor 0).
     public static let current = FormatVersion(major: StreamFormat.major, minor: StreamFormat.minor, readerMinor: 0)
+    /// What a 1.0 writer wrote (no device digests).
+    public static let v1_0 = FormatVersion(major: 1, minor: 0, readerMinor: 0)
 
     public var description: String { "\(major).\(minor) (readers >= \(major).\(readerMinor))" }
 }
@@ -69,9 +85,16 @@ public struct StreamLimits: Sendable, Equatable {
     public var maxPayload: Int
     /// Largest stream header accepted.
     public var maxHeaderLength: Int
+    /// Whether streams with NO_RECORD_CHECKSUMS are accepted at all. Only a reader behind an
+    /// authenticated transport should say yes: without record CRCs, nothing else catches a
+    /// flipped bit in a record.
+    public var acceptsNoRecordChecksums: Bool
 
     /// Limits may only be lowered from the hard caps, never raised above them.
-    public init(maxPayload: Int = 16 << 20, maxHeaderLength: Int = StreamFormat.hardMaxHeaderLength) {
+    public init(
+        maxPayload: Int = 16 << 20, maxHeaderLength: Int = StreamFormat.hardMaxHeaderLength,
+        acceptsNoRecordChecksums: Bool = false
+    ) {
         precondition(
             maxPayload >= StreamFormat.minimumMaxPayload && maxPayload <= StreamFormat.hardMaxPayload,
             "StreamLimits.maxPayload \(maxPayload) outside \(StreamFormat.minimumMaxPayload)...\(StreamFormat.hardMaxPayload)")
@@ -80,8 +103,9 @@ public struct StreamLimits: Sendable, Equatable {
             "StreamLimits.maxHeaderLength \(maxHeaderLength) outside \(StreamFormat.minimumHeaderLength)...\(StreamFormat.hardMaxHeaderLength)")
         self.maxPayload = maxPayload
         self.maxHeaderLength = maxHeaderLength
+        self.acceptsNoRecordChecksums = acceptsNoRecordChecksums
     }
 
-    /// 16 MiB payloads, 1 MiB header.
+    /// 16 MiB payloads, 1 MiB header, record checksums required.
     public static let `default` = StreamLimits()
 }

@@ -32,6 +32,18 @@ extension StreamDecoder {
     public mutating func decodePayload(_ bytes: [UInt8]) throws(StreamError) -> Record {
         try withRawBytes(bytes) { (raw) throws(StreamError) in try decodePayload(raw) }
     }
+
+    /// Step 4a with the payload's first bytes at `buffer[range]`.
+    public mutating func decodePageTableLength(in buffer: IOBuffer, range: Range<Int>) throws(StreamError) -> Int {
+        // SAFETY: IOBuffer checks the range; the bytes are only read inside the closure.
+        try buffer.withUnsafeBytes(in: range) { (raw) throws(StreamError) in try decodePageTableLength(raw) }
+    }
+
+    /// Step 4b with the table at `buffer[range]`.
+    public mutating func decodePageTable(in buffer: IOBuffer, range: Range<Int>) throws(StreamError) -> PageTable {
+        // SAFETY: IOBuffer checks the range; the bytes are only read inside the closure.
+        try buffer.withUnsafeBytes(in: range) { (raw) throws(StreamError) in try decodePageTable(raw) }
+    }
 }
 
 /// A record as the in-memory reader found it.
@@ -48,11 +60,15 @@ public struct ReadRecord: Sendable, Hashable {
 public struct StreamReader: Sendable {
     public let bytes: [UInt8]
     public private(set) var decoder: StreamDecoder
+    /// Pages records go through decodePageTableLength, decodePageTable and finishPages, as a
+    /// zero-copy receiver reads them, instead of decodePayload.
+    public let pagesInPieces: Bool
     private var index = 0
 
-    public init(_ bytes: [UInt8], limits: StreamLimits = .default) {
+    public init(_ bytes: [UInt8], limits: StreamLimits = .default, pagesInPieces: Bool = false) {
         self.bytes = bytes
         self.decoder = StreamDecoder(limits: limits)
+        self.pagesInPieces = pagesInPieces
     }
 
     /// Decodes the header; call once, first.
@@ -85,22 +101,52 @@ public struct StreamReader: Sendable {
         }
         let payloadStart = start + StreamFormat.recordHeaderSize
         let payloadLength = Int(header.payloadLength)
-        guard input.count - payloadStart >= payloadLength else {
-            try decoder.endOfInput(available: input.count - payloadStart)
-            preconditionFailure("endOfInput returned for a short payload")
+        let record: Record
+        if pagesInPieces && header.type == .pages {
+            record = try readPagesInPieces(payloadStart: payloadStart, payloadLength: payloadLength)
+        } else {
+            guard input.count - payloadStart >= payloadLength else {
+                try decoder.endOfInput(available: input.count - payloadStart)
+                preconditionFailure("endOfInput returned for a short payload")
+            }
+            record = try withRawBytes(input) { (raw) throws(StreamError) in
+                // SAFETY: the payload lies inside `raw` (checked above).
+                try decoder.decodePayload(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<(payloadStart + payloadLength)]))
+            }
         }
         let payload = payloadStart..<(payloadStart + payloadLength)
-        let record = try withRawBytes(input) { (raw) throws(StreamError) in
-            // SAFETY: `payload` lies inside `raw` (checked above).
-            try decoder.decodePayload(UnsafeRawBufferPointer(rebasing: raw[payload]))
-        }
         index = payload.upperBound
         return ReadRecord(offset: UInt64(start), header: header, record: record, payload: payload)
     }
 
+    /// Table first, then the data's CRC, each piece only once it has arrived.
+    private mutating func readPagesInPieces(payloadStart: Int, payloadLength: Int) throws(StreamError) -> Record {
+        let input = bytes
+        let available = input.count - payloadStart
+        func arrived(_ count: Int) throws(StreamError) {
+            guard available >= count else {
+                try decoder.endOfInput(available: available)
+                preconditionFailure("endOfInput returned for a short payload")
+            }
+        }
+        let prefixLength = min(PageTable.prefixSize, payloadLength)
+        try arrived(prefixLength)
+        return try withRawBytes(input) { (raw) throws(StreamError) in
+            // SAFETY: each range below was checked against the input by `arrived` first.
+            let tableLength = try decoder.decodePageTableLength(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<(payloadStart + prefixLength)]))
+            try arrived(tableLength)
+            let table = try decoder.decodePageTable(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<(payloadStart + tableLength)]))
+            try arrived(payloadLength)
+            // SAFETY: the data range lies inside `raw` (checked by `arrived` just above).
+            let data = UnsafeRawBufferPointer(rebasing: raw[(payloadStart + tableLength)..<(payloadStart + payloadLength)])
+            try decoder.finishPages(dataCRC: decoder.header!.hasRecordChecksums ? CRC32C.update(0, data) : 0)
+            return .pages(table)
+        }
+    }
+
     /// Reads and validates a whole stream; returns its summary or the first error.
-    public static func verify(_ bytes: [UInt8], limits: StreamLimits = .default) throws(StreamError) -> StreamSummary {
-        var reader = StreamReader(bytes, limits: limits)
+    public static func verify(_ bytes: [UInt8], limits: StreamLimits = .default, pagesInPieces: Bool = false) throws(StreamError) -> StreamSummary {
+        var reader = StreamReader(bytes, limits: limits, pagesInPieces: pagesInPieces)
         _ = try reader.readHeader()
         while try reader.next() != nil {}
         return reader.decoder.summary!

@@ -70,7 +70,7 @@ func runBuiltExecutable(_ name: String, _ arguments: [String] = []) throws -> (s
             #expect(!text.contains(option), "\(option) leaked into \(text)")
         }
         let header = try Migration.header(for: [try MigrationDriver(device: device)], devices: [device], chunkSize: 1 << 20)
-        let bytes = String(decoding: header.encoded(), as: UTF8.self)
+        let bytes = String(decoding: try header.encoded(), as: UTF8.self)
         #expect(bytes.contains("mock:faulty"))
         #expect(!bytes.contains("short-read") && !bytes.contains("fail-arc"), "the encoded header carries a fault option")
     }

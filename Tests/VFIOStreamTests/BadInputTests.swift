@@ -13,11 +13,16 @@ func words(_ values: UInt64...) -> [UInt8] {
 /// A stream built by `body`, which may append valid and unchecked records.
 func build(
     _ devices: [DeviceDescriptor] = [Samples.pciDevice], maxPayload: UInt32 = 16 << 20,
-    _ body: (inout StreamEncoder, inout [UInt8]) -> Void
-) -> [UInt8] {
-    var encoder = StreamEncoder(header: Samples.header(devices, maxPayload: maxPayload))
+    _ body: (inout StreamEncoder, inout [UInt8]) throws -> Void
+) throws -> [UInt8] {
+    try build(Samples.header(devices, maxPayload: maxPayload), body)
+}
+
+/// A stream with `header`, built by `body`.
+func build(_ header: StreamHeader, _ body: (inout StreamEncoder, inout [UInt8]) throws -> Void) throws -> [UInt8] {
+    var encoder = try StreamEncoder(header: header)
     var bytes = encoder.encodeHeader()
-    body(&encoder, &bytes)
+    try body(&encoder, &bytes)
     return bytes
 }
 
@@ -31,7 +36,7 @@ struct BadInputTests {
 
     @Test("truncated at every byte boundary: truncated or missing end, at the cut structure")
     func truncatedEverywhere() throws {
-        for full in [Samples.oneDeviceStream(), Samples.twoDeviceStream()] {
+        for full in [try Samples.oneDeviceStream(), try Samples.twoDeviceStream()] {
             let starts = try recordOffsets(full)
             let headerLength = starts[0]
             for cut in 0..<full.count {
@@ -56,7 +61,7 @@ struct BadInputTests {
 
     @Test("every single-bit flip is refused at the structure that holds the bit")
     func everyBitFlip() throws {
-        for full in [Samples.oneDeviceStream(), Samples.twoDeviceStream()] {
+        for full in [try Samples.oneDeviceStream(), try Samples.twoDeviceStream()] {
             let starts = try recordOffsets(full)
             for bit in 0..<(full.count * 8) {
                 var bytes = full
@@ -78,7 +83,7 @@ struct BadInputTests {
 
     @Test("a corrupted payload byte is reported as a CRC mismatch of its record")
     func corruptedPayload() throws {
-        var bytes = Samples.oneDeviceStream()
+        var bytes = try Samples.oneDeviceStream()
         let starts = try recordOffsets(bytes)
         bytes[starts[2] + 32 + 1] ^= 0x40  // inside the stop-copy chunk's payload
         let error = try #require(read(bytes).error)
@@ -90,7 +95,7 @@ struct BadInputTests {
 
     @Test("an oversized record length is refused from the 32-byte header alone")
     func oversizedRecord() throws {
-        let stream = Samples.oneDeviceStream()
+        let stream = try Samples.oneDeviceStream()
         let starts = try recordOffsets(stream)
         var decoder = StreamDecoder()
         _ = try decoder.decodeHeader(stream)
@@ -101,16 +106,16 @@ struct BadInputTests {
             try decoder.decodeRecordHeader(header)
         }
         // Just above the stream's own maxPayload, below the reader's limit.
-        let small = build(maxPayload: 4096) { encoder, bytes in
+        let small = try build(maxPayload: 4096) { encoder, bytes in
             encoder.appendUncheckedRecord(stateRecord(offset: 0), payload: [UInt8](repeating: 1, count: 4097), to: &bytes)
         }
-        let offset = UInt64(Samples.header([Samples.pciDevice], maxPayload: 4096).encoded().count)
+        let offset = try UInt64(Samples.header([Samples.pciDevice], maxPayload: 4096).encoded().count)
         #expect(read(small).error == StreamError(offset: offset, kind: .payloadTooLarge(length: 4097, limit: 4096)))
     }
 
     @Test("oversized header and maxPayload are refused before the rest is read")
     func oversizedHeader() throws {
-        var prefix = Array(Samples.oneDeviceStream()[0..<16])
+        var prefix = Array(try Samples.oneDeviceStream()[0..<16])
         prefix.storeLittleEndian(UInt32(2 << 20), at: 12)
         var decoder = StreamDecoder()
         #expect(throws: StreamError(offset: 0, kind: .headerTooLarge(length: 2 << 20, limit: 1 << 20))) {
@@ -118,7 +123,7 @@ struct BadInputTests {
         }
         // A reader with a 64 KiB payload limit refuses a stream that announces 16 MiB.
         let limits = StreamLimits(maxPayload: 64 << 10)
-        #expect(read(Samples.oneDeviceStream(), limits: limits).error
+        #expect(try read(try Samples.oneDeviceStream(), limits: limits).error
             == StreamError(offset: 0, kind: .maxPayloadAboveLimit(declared: 16 << 20, limit: 64 << 10)))
         // A header that claims less than the minimum.
         prefix.storeLittleEndian(UInt32(43), at: 12)
@@ -127,8 +132,8 @@ struct BadInputTests {
     }
 
     @Test("a field whose length runs past its area")
-    func fieldOverrun() {
-        var bytes = Samples.header([Samples.pciDevice]).encoded()
+    func fieldOverrun() throws {
+        var bytes = try Samples.header([Samples.pciDevice]).encoded()
         bytes.storeLittleEndian(UInt32(1000), at: 44)  // hostName field length
         resealHeader(&bytes)
         #expect(read(bytes).error?.kind == .fieldOverrun(tag: 1, length: 1000, available: bytes.count - 4 - 48))
@@ -139,7 +144,7 @@ struct BadInputTests {
 
     @Test("reordered, duplicated and dropped records break the sequence")
     func sequence() throws {
-        let full = Samples.oneDeviceStream()
+        let full = try Samples.oneDeviceStream()
         let starts = try recordOffsets(full)
         func record(_ index: Int) -> [UInt8] {
             Array(full[starts[index]..<(index + 1 < starts.count ? starts[index + 1] : full.count)])
@@ -162,16 +167,16 @@ struct BadInputTests {
     }
 
     @Test("chunk offsets: gap and overlap")
-    func offsets() {
+    func offsets() throws {
         var at = 0
-        let gap = build { encoder, bytes in
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1, 2, 3], to: &bytes)
+        let gap = try build { encoder, bytes in
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1, 2, 3], to: &bytes)
             at = bytes.count
             encoder.appendUncheckedRecord(stateRecord(offset: 4), payload: [4], to: &bytes)
         }
         #expect(read(gap).error == StreamError(offset: UInt64(at), kind: .offsetMismatch(device: 0, expected: 3, found: 4)))
-        let overlap = build { encoder, bytes in
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1, 2, 3], to: &bytes)
+        let overlap = try build { encoder, bytes in
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1, 2, 3], to: &bytes)
             at = bytes.count
             encoder.appendUncheckedRecord(stateRecord(offset: 2), payload: [4], to: &bytes)
         }
@@ -183,28 +188,28 @@ struct BadInputTests {
     // MARK: Wrong version
 
     @Test("wrong magic, wrong major, reader minor too new, inconsistent minor")
-    func versions() {
-        var bytes = Samples.oneDeviceStream()
+    func versions() throws {
+        var bytes = try Samples.oneDeviceStream()
         bytes[1] = UInt8(ascii: "X")
         #expect(read(bytes).error == StreamError(offset: 0, kind: .badMagic))
         #expect(read(Array("not a stream at all".utf8)).error == StreamError(offset: 0, kind: .badMagic))
         #expect(read([0x89, 0x56, 0x46]).error == StreamError(offset: 0, kind: .truncated(needed: 16, available: 3)))
 
-        bytes = Samples.oneDeviceStream()
+        bytes = try Samples.oneDeviceStream()
         bytes.storeLittleEndian(UInt16(2), at: 8)
         #expect(read(bytes).error == StreamError(offset: 0, kind: .unsupportedMajor(2)))
 
-        bytes = Samples.oneDeviceStream()
-        bytes.storeLittleEndian(UInt16(1), at: 10)  // minor 1
-        bytes.storeLittleEndian(UInt16(1), at: 16)  // needs a 1.1 reader
+        bytes = try Samples.oneDeviceStream()
+        bytes.storeLittleEndian(UInt16(2), at: 10)  // minor 2
+        bytes.storeLittleEndian(UInt16(2), at: 16)  // needs a 1.2 reader
         resealHeader(&bytes)
-        #expect(read(bytes).error == StreamError(offset: 0, kind: .unsupportedMinor(readerMinor: 1)))
+        #expect(read(bytes).error == StreamError(offset: 0, kind: .unsupportedMinor(readerMinor: 2)))
 
-        bytes.storeLittleEndian(UInt16(0), at: 10)  // readerMinor above minor
+        bytes.storeLittleEndian(UInt16(1), at: 10)  // readerMinor above minor
         resealHeader(&bytes)
-        #expect(read(bytes).error == StreamError(offset: 0, kind: .inconsistentVersion(minor: 0, readerMinor: 1)))
+        #expect(read(bytes).error == StreamError(offset: 0, kind: .inconsistentVersion(minor: 1, readerMinor: 2)))
 
-        bytes = Samples.oneDeviceStream()
+        bytes = try Samples.oneDeviceStream()
         bytes.storeLittleEndian(UInt32(0x0000_0004), at: 20)  // a required flag nobody defined
         resealHeader(&bytes)
         #expect(read(bytes).error == StreamError(offset: 0, kind: .unsupportedHeaderFlags(4)))
@@ -213,24 +218,24 @@ struct BadInputTests {
     @Test("newer minor: skippable unknown record accepted, non-skippable refused")
     func unknownRecords() throws {
         var at = 0
-        let skippable = build { encoder, bytes in
+        let skippable = try build { encoder, bytes in
             encoder.appendUncheckedRecord(
                 RecordHeader(type: RecordType(rawValue: 0x0200), flags: .skippable, device: 7, phase: 9, payloadLength: 0, sequence: 0, offset: 99),
                 payload: [1, 2, 3], to: &bytes)
             encoder.appendUncheckedRecord(
-                RecordHeader(type: .dirtyPages, flags: .skippable, device: 0, payloadLength: 0, sequence: 0, offset: 0),
+                RecordHeader(type: RecordType(rawValue: 7), flags: .skippable, device: 0, payloadLength: 0, sequence: 0, offset: 0),
                 payload: [], to: &bytes)
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [5], to: &bytes)
-            encoder.appendEndOfDevice(device: 0, to: &bytes)
-            encoder.appendEndOfStream(to: &bytes)
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [5], to: &bytes)
+            try encoder.appendEndOfDevice(device: 0, to: &bytes)
+            try encoder.appendEndOfStream(to: &bytes)
         }
         let outcome = read(skippable)
         #expect(outcome.error == nil)
         #expect(outcome.summary?.skippedRecords == 2)
         #expect(outcome.records.first?.record == .skipped(type: RecordType(rawValue: 0x0200), length: 3))
 
-        for type in [RecordType(rawValue: 0x0200), .dirtyPages] {
-            let refused = build { encoder, bytes in
+        for type in [RecordType(rawValue: 0x0200), RecordType(rawValue: 7)] {
+            let refused = try build { encoder, bytes in
                 at = bytes.count
                 encoder.appendUncheckedRecord(
                     RecordHeader(type: type, device: 0, payloadLength: 0, sequence: 0, offset: 0), payload: [1], to: &bytes)
@@ -242,8 +247,8 @@ struct BadInputTests {
     @Test("unknown header fields: skipped only when skippable; unknown descriptor fields alike")
     func unknownFields() throws {
         let header = Samples.header([Samples.pciDevice])
-        func withExtraField(flags: FieldFlags, inDescriptor: Bool) -> [UInt8] {
-            var bytes = Array(header.encoded().dropLast(4))
+        func withExtraField(flags: FieldFlags, inDescriptor: Bool) throws -> [UInt8] {
+            var bytes = try Array(header.encoded().dropLast(4))
             var extra: [UInt8] = []
             extra.appendField(0x7F01, [1, 2, 3], flags: flags)
             if inDescriptor {
@@ -265,42 +270,42 @@ struct BadInputTests {
         }
         for inDescriptor in [false, true] {
             var decoder = StreamDecoder()
-            #expect(try decoder.decodeHeader(withExtraField(flags: .skippable, inDescriptor: inDescriptor)) == header)
+            #expect(try decoder.decodeHeader(try withExtraField(flags: .skippable, inDescriptor: inDescriptor)) == header)
             decoder = StreamDecoder()
-            let refused = withExtraField(flags: [], inDescriptor: inDescriptor)
+            let refused = try withExtraField(flags: [], inDescriptor: inDescriptor)
             #expect(throws: StreamError.self) { try decoder.decodeHeader(refused) }
             #expect(read(refused).error?.kind == .unknownField(tag: 0x7F01))
-            #expect(read(withExtraField(flags: FieldFlags(rawValue: 2), inDescriptor: inDescriptor)).error?.kind
+            #expect(try read(try withExtraField(flags: FieldFlags(rawValue: 2), inDescriptor: inDescriptor)).error?.kind
                 == .unknownFieldFlags(tag: 0x7F01, flags: 2))
         }
     }
 
     @Test("malformed headers: duplicate, missing, bad UTF-8, bad lengths, count, offsets")
-    func malformedHeaders() {
-        func reencode(_ edit: (inout [UInt8]) -> Void) -> StreamError? {
-            var bytes = Samples.header([Samples.pciDevice]).encoded()
+    func malformedHeaders() throws {
+        func reencode(_ edit: (inout [UInt8]) -> Void) throws -> StreamError? {
+            var bytes = try Samples.header([Samples.pciDevice]).encoded()
             edit(&bytes)
             resealHeader(&bytes)
             return read(bytes).error
         }
-        func appendFields(_ body: (inout [UInt8]) -> Void) -> StreamError? {
-            var bytes = Array(Samples.header([]).encoded().dropLast(4))
+        func appendFields(_ body: (inout [UInt8]) -> Void) throws -> StreamError? {
+            var bytes = try Array(Samples.header([]).encoded().dropLast(4))
             body(&bytes)
             bytes.storeLittleEndian(UInt32(bytes.count + 4), at: 12)
             bytes.appendLittleEndian(CRC32C.checksum(bytes))
             return read(bytes).error
         }
         // Header of Samples.header([]) carries hostName at 40.
-        #expect(appendFields { $0.appendStringField(HeaderFieldTag.hostName, "again", omitIfEmpty: false) }?.kind == .duplicateField(tag: 1))
-        #expect(appendFields { $0.appendField(HeaderFieldTag.writer, [0xC3, 0x28]) }?.kind == .duplicateField(tag: 4))
-        #expect(appendFields { $0.appendLittleEndian(UInt16(0)); $0.appendLittleEndian(UInt16(0)); $0.appendLittleEndian(UInt32(0)) }?.kind == .zeroFieldTag)
-        #expect(appendFields { $0 += [1, 0, 0] }?.kind == .malformedField(tag: 0, reason: "3 bytes left, too few for a field header"))
+        #expect(try appendFields { $0.appendStringField(HeaderFieldTag.hostName, "again", omitIfEmpty: false) }?.kind == .duplicateField(tag: 1))
+        #expect(try appendFields { $0.appendField(HeaderFieldTag.writer, [0xC3, 0x28]) }?.kind == .duplicateField(tag: 4))
+        #expect(try appendFields { $0.appendLittleEndian(UInt16(0)); $0.appendLittleEndian(UInt16(0)); $0.appendLittleEndian(UInt32(0)) }?.kind == .zeroFieldTag)
+        #expect(try appendFields { $0 += [1, 0, 0] }?.kind == .malformedField(tag: 0, reason: "3 bytes left, too few for a field header"))
 
         var descriptor = DeviceDescriptor(deviceAPI: "vfio-pci", driverName: "d", driverVersion: "1", migrationFlags: [.stopCopy])
         var fields = descriptor.encodedFields()
         // Drop the deviceAPI field (first: 8 + 8 bytes).
         fields.removeFirst(16)
-        #expect(appendFields { bytes in
+        #expect(try appendFields { bytes in
             bytes.storeLittleEndian(UInt16(1), at: 18)
             bytes.appendField(HeaderFieldTag.device, fields)
         }?.kind == .missingField(tag: DescriptorFieldTag.deviceAPI))
@@ -308,7 +313,7 @@ struct BadInputTests {
         descriptor.deviceAPI = "vfio"
         fields = descriptor.encodedFields()
         fields[8] = 0xFF
-        #expect(appendFields { bytes in
+        #expect(try appendFields { bytes in
             bytes.storeLittleEndian(UInt16(1), at: 18)
             bytes.appendField(HeaderFieldTag.device, fields)
         }?.kind == .invalidUTF8(tag: DescriptorFieldTag.deviceAPI))
@@ -318,7 +323,7 @@ struct BadInputTests {
         short.appendStringField(DescriptorFieldTag.driverName, "", omitIfEmpty: false)
         short.appendStringField(DescriptorFieldTag.driverVersion, "", omitIfEmpty: false)
         short.appendField(DescriptorFieldTag.migrationFlags, [1, 0, 0, 0])
-        #expect(appendFields { bytes in
+        #expect(try appendFields { bytes in
             bytes.storeLittleEndian(UInt16(1), at: 18)
             bytes.appendField(HeaderFieldTag.device, short)
         }?.kind == .invalidFieldLength(tag: DescriptorFieldTag.migrationFlags, expected: 8, found: 4))
@@ -328,24 +333,24 @@ struct BadInputTests {
         attribute.appendLittleEndian(UInt16(1))
         attribute += Array("a=b".utf8)
         orphan.appendField(DescriptorFieldTag.mdevAttribute, attribute)
-        #expect(appendFields { bytes in
+        #expect(try appendFields { bytes in
             bytes.storeLittleEndian(UInt16(1), at: 18)
             bytes.appendField(HeaderFieldTag.device, orphan)
         }?.kind == .malformedField(tag: DescriptorFieldTag.mdevAttribute, reason: "mdev attribute without an mdev type"))
 
         // Descriptor count differs from the declared count.
-        #expect(reencode { $0.storeLittleEndian(UInt16(2), at: 18) } == StreamError(offset: 0, kind: .deviceCountMismatch(declared: 2, found: 1)))
-        #expect(reencode { $0.storeLittleEndian(UInt16(0), at: 18) } == StreamError(offset: 0, kind: .deviceCountMismatch(declared: 0, found: 1)))
+        #expect(try reencode { $0.storeLittleEndian(UInt16(2), at: 18) } == StreamError(offset: 0, kind: .deviceCountMismatch(declared: 2, found: 1)))
+        #expect(try reencode { $0.storeLittleEndian(UInt16(0), at: 18) } == StreamError(offset: 0, kind: .deviceCountMismatch(declared: 0, found: 1)))
         // Fields offset outside the header; maxPayload outside the format bounds.
-        #expect(reencode { $0.storeLittleEndian(UInt32(39), at: 36) } == StreamError(offset: 0, kind: .invalidFieldsOffset(39)))
-        #expect(reencode { $0.storeLittleEndian(UInt32(100_000), at: 36) } == StreamError(offset: 0, kind: .invalidFieldsOffset(100_000)))
-        #expect(reencode { $0.storeLittleEndian(UInt32(100), at: 32) } == StreamError(offset: 0, kind: .invalidMaxPayload(100)))
+        #expect(try reencode { $0.storeLittleEndian(UInt32(39), at: 36) } == StreamError(offset: 0, kind: .invalidFieldsOffset(39)))
+        #expect(try reencode { $0.storeLittleEndian(UInt32(100_000), at: 36) } == StreamError(offset: 0, kind: .invalidFieldsOffset(100_000)))
+        #expect(try reencode { $0.storeLittleEndian(UInt32(100), at: 32) } == StreamError(offset: 0, kind: .invalidMaxPayload(100)))
     }
 
     @Test("a later minor's longer fixed part is skipped through fieldsOffset")
     func longerFixedPart() throws {
         let header = Samples.header([Samples.pciDevice])
-        var bytes = header.encoded()
+        var bytes = try header.encoded()
         bytes.insert(contentsOf: [9, 9, 9, 9, 9, 9, 9, 9], at: StreamFormat.fixedHeaderSize)
         bytes.storeLittleEndian(UInt32(StreamFormat.fixedHeaderSize + 8), at: 36)
         bytes.storeLittleEndian(UInt32(bytes.count), at: 12)
@@ -357,49 +362,49 @@ struct BadInputTests {
     // MARK: Order and content
 
     @Test("zero type, unknown flags, reserved byte, bad phase, empty chunk")
-    func recordFields() {
+    func recordFields() throws {
         var at = 0
-        func single(_ template: RecordHeader, _ payload: [UInt8]) -> StreamError? {
-            read(build { encoder, bytes in
+        func single(_ template: RecordHeader, _ payload: [UInt8]) throws -> StreamError? {
+            read(try build { encoder, bytes in
                 at = bytes.count
                 encoder.appendUncheckedRecord(template, payload: payload, to: &bytes)
             }).error
         }
-        #expect(single(RecordHeader(type: RecordType(rawValue: 0), device: 0, payloadLength: 0, sequence: 0, offset: 0), [1])
+        #expect(try single(RecordHeader(type: RecordType(rawValue: 0), device: 0, payloadLength: 0, sequence: 0, offset: 0), [1])
             == StreamError(offset: UInt64(at), kind: .zeroRecordType))
-        #expect(single(RecordHeader(type: .deviceState, flags: RecordFlags(rawValue: 0x8000), device: 0, phase: 2, payloadLength: 0, sequence: 0, offset: 0), [1])
+        #expect(try single(RecordHeader(type: .deviceState, flags: RecordFlags(rawValue: 0x8000), device: 0, phase: 2, payloadLength: 0, sequence: 0, offset: 0), [1])
             == StreamError(offset: UInt64(at), kind: .unknownRecordFlags(0x8000)))
-        #expect(single(RecordHeader(type: .deviceState, device: 0, phase: 2, reserved: 1, payloadLength: 0, sequence: 0, offset: 0), [1])
+        #expect(try single(RecordHeader(type: .deviceState, device: 0, phase: 2, reserved: 1, payloadLength: 0, sequence: 0, offset: 0), [1])
             == StreamError(offset: UInt64(at), kind: .unexpectedFieldValue(field: "reserved", expected: 0, found: 1)))
         for phase: UInt8 in [0, 3] {
-            #expect(single(RecordHeader(type: .deviceState, device: 0, phase: phase, payloadLength: 0, sequence: 0, offset: 0), [1])
+            #expect(try single(RecordHeader(type: .deviceState, device: 0, phase: phase, payloadLength: 0, sequence: 0, offset: 0), [1])
                 == StreamError(offset: UInt64(at), kind: .invalidPhase(phase)))
         }
-        #expect(single(stateRecord(offset: 0), []) == StreamError(offset: UInt64(at), kind: .emptyChunk(device: 0)))
-        #expect(single(stateRecord(device: 1, offset: 0), [1]) == StreamError(offset: UInt64(at), kind: .deviceIndexOutOfRange(1, deviceCount: 1)))
-        #expect(single(RecordHeader(type: .endOfDevice, device: 0, payloadLength: 0, sequence: 0, offset: 0), words(0, 0))
+        #expect(try single(stateRecord(offset: 0), []) == StreamError(offset: UInt64(at), kind: .emptyChunk(device: 0)))
+        #expect(try single(stateRecord(device: 1, offset: 0), [1]) == StreamError(offset: UInt64(at), kind: .deviceIndexOutOfRange(1, deviceCount: 1)))
+        #expect(try single(RecordHeader(type: .endOfDevice, device: 0, payloadLength: 0, sequence: 0, offset: 0), words(0, 0))
             == StreamError(offset: UInt64(at), kind: .invalidPayloadLength(type: 4, expected: 24, found: 16)))
-        #expect(single(RecordHeader(type: .preCopyProgress, device: 0, phase: 1, payloadLength: 0, sequence: 0, offset: 0), words(0, 0))
+        #expect(try single(RecordHeader(type: .preCopyProgress, device: 0, phase: 1, payloadLength: 0, sequence: 0, offset: 0), words(0, 0))
             == StreamError(offset: UInt64(at), kind: .unexpectedFieldValue(field: "phase", expected: 0, found: 1)))
     }
 
     @Test("phases: no pre-copy after stop-copy, no pre-copy without PRE_COPY")
-    func phases() {
+    func phases() throws {
         var at = 0
-        let regression = build { encoder, bytes in
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1], to: &bytes)
+        let regression = try build { encoder, bytes in
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1], to: &bytes)
             at = bytes.count
             encoder.appendUncheckedRecord(stateRecord(phase: .preCopy, offset: 1), payload: [2], to: &bytes)
         }
         #expect(read(regression).error == StreamError(offset: UInt64(at), kind: .phaseRegression(device: 0)))
-        let lateProgress = build { encoder, bytes in
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1], to: &bytes)
+        let lateProgress = try build { encoder, bytes in
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1], to: &bytes)
             at = bytes.count
             encoder.appendUncheckedRecord(
                 RecordHeader(type: .preCopyProgress, device: 0, payloadLength: 0, sequence: 0, offset: 1), payload: words(1, 1), to: &bytes)
         }
         #expect(read(lateProgress).error == StreamError(offset: UInt64(at), kind: .phaseRegression(device: 0)))
-        let noFlag = build([Samples.mdevDevice]) { encoder, bytes in
+        let noFlag = try build([Samples.mdevDevice]) { encoder, bytes in
             at = bytes.count
             encoder.appendUncheckedRecord(stateRecord(phase: .preCopy, offset: 0), payload: [1], to: &bytes)
         }
@@ -407,39 +412,39 @@ struct BadInputTests {
     }
 
     @Test("ends: state after end of device, duplicate end, missing end, wrong totals")
-    func ends() {
+    func ends() throws {
         var at = 0
-        let afterEnd = build { encoder, bytes in
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1], to: &bytes)
-            encoder.appendEndOfDevice(device: 0, to: &bytes)
+        let afterEnd = try build { encoder, bytes in
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1], to: &bytes)
+            try encoder.appendEndOfDevice(device: 0, to: &bytes)
             at = bytes.count
             encoder.appendUncheckedRecord(stateRecord(offset: 1), payload: [2], to: &bytes)
         }
         #expect(read(afterEnd).error == StreamError(offset: UInt64(at), kind: .recordAfterEndOfDevice(device: 0)))
-        let duplicateEnd = build { encoder, bytes in
-            encoder.appendEndOfDevice(device: 0, to: &bytes)
+        let duplicateEnd = try build { encoder, bytes in
+            try encoder.appendEndOfDevice(device: 0, to: &bytes)
             at = bytes.count
             encoder.appendUncheckedRecord(RecordHeader(type: .endOfDevice, device: 0, payloadLength: 0, sequence: 0, offset: 0), payload: words(0, 0, 0), to: &bytes)
         }
         #expect(read(duplicateEnd).error == StreamError(offset: UInt64(at), kind: .duplicateEndOfDevice(device: 0)))
-        let missingEnd = build([Samples.pciDevice, Samples.mdevDevice]) { encoder, bytes in
-            encoder.appendEndOfDevice(device: 1, to: &bytes)
+        let missingEnd = try build([Samples.pciDevice, Samples.mdevDevice]) { encoder, bytes in
+            try encoder.appendEndOfDevice(device: 1, to: &bytes)
             at = bytes.count
             encoder.appendUncheckedRecord(
                 RecordHeader(type: .endOfStream, device: StreamFormat.noDevice, payloadLength: 0, sequence: 0, offset: 0),
                 payload: words(2, 0, 1), to: &bytes)
         }
         #expect(read(missingEnd).error == StreamError(offset: UInt64(at), kind: .missingEndOfDevice(device: 0)))
-        let wrongDeviceTotals = build { encoder, bytes in
-            encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1, 2], to: &bytes)
+        let wrongDeviceTotals = try build { encoder, bytes in
+            try encoder.appendDeviceState(device: 0, phase: .stopCopy, payload: [1, 2], to: &bytes)
             at = bytes.count
             encoder.appendUncheckedRecord(RecordHeader(type: .endOfDevice, device: 0, payloadLength: 0, sequence: 0, offset: 2), payload: words(0, 2, 2), to: &bytes)
         }
         #expect(read(wrongDeviceTotals).error == StreamError(offset: UInt64(at), kind: .deviceTotalsMismatch(
             device: 0, declared: DeviceTotals(device: 0, preCopyBytes: 0, stopCopyBytes: 2, chunkCount: 2),
             counted: DeviceTotals(device: 0, preCopyBytes: 0, stopCopyBytes: 2, chunkCount: 1))))
-        let wrongStreamTotals = build { encoder, bytes in
-            encoder.appendEndOfDevice(device: 0, to: &bytes)
+        let wrongStreamTotals = try build { encoder, bytes in
+            try encoder.appendEndOfDevice(device: 0, to: &bytes)
             at = bytes.count
             encoder.appendUncheckedRecord(
                 RecordHeader(type: .endOfStream, device: StreamFormat.noDevice, payloadLength: 0, sequence: 0, offset: 0),
@@ -448,8 +453,8 @@ struct BadInputTests {
         #expect(read(wrongStreamTotals).error == StreamError(offset: UInt64(at), kind: .streamTotalsMismatch(
             declared: StreamTotals(deviceCount: 1, totalStateBytes: 7, recordCount: 1),
             counted: StreamTotals(deviceCount: 1, totalStateBytes: 0, recordCount: 1))))
-        let endOfStreamForDevice = build { encoder, bytes in
-            encoder.appendEndOfDevice(device: 0, to: &bytes)
+        let endOfStreamForDevice = try build { encoder, bytes in
+            try encoder.appendEndOfDevice(device: 0, to: &bytes)
             at = bytes.count
             encoder.appendUncheckedRecord(
                 RecordHeader(type: .endOfStream, device: 0, payloadLength: 0, sequence: 0, offset: 0), payload: words(1, 0, 1), to: &bytes)
@@ -459,19 +464,19 @@ struct BadInputTests {
     }
 
     @Test("anything after end of stream is trailing data")
-    func afterEndOfStream() {
-        let valid = Samples.oneDeviceStream()
+    func afterEndOfStream() throws {
+        let valid = try Samples.oneDeviceStream()
         #expect(read(valid + [0]).error == StreamError(offset: UInt64(valid.count), kind: .trailingData))
         // A complete, well-sealed record after the end is still refused.
         var extra = valid
-        var encoder = StreamEncoder(header: Samples.header([Samples.pciDevice]))
+        var encoder = try StreamEncoder(header: Samples.header([Samples.pciDevice]))
         encoder.appendUncheckedRecord(stateRecord(offset: 0), payload: [1], to: &extra)
         #expect(read(extra).error == StreamError(offset: UInt64(valid.count), kind: .trailingData))
     }
 
     @Test("a failed decoder stays failed and repeats its error")
     func staysFailed() throws {
-        var bytes = Samples.oneDeviceStream()
+        var bytes = try Samples.oneDeviceStream()
         let starts = try recordOffsets(bytes)
         bytes[starts[1] + 33] ^= 1  // inside record 1's payload
         var reader = StreamReader(bytes)

@@ -4,13 +4,17 @@
 import Foundation
 import VFIOCore
 import VFIOMigration
+import VFIOMockDevices
 import VFIOStream
 import VFIOSyscalls
 
 /// What a save writes its chunks into.
 public enum SaveTarget: String, CaseIterable, Sendable {
-    /// StreamFileWriter: record header + CRC32C per chunk, the real stream.
+    /// StreamOutput: record header + CRC32C per chunk, sealed and written by the reading thread.
     case framed
+    /// PipelinedStreamOutput: the same stream; chunks read into pool buffers, a writer thread
+    /// seals and writes them.
+    case pipelined
     /// RawCopySink: the same payload bytes, same write call, no framing.
     case rawCopy
     /// DiscardSink: nothing written; the device reads alone.
@@ -29,7 +33,7 @@ public final class MockSaveBench {
     public let preCopy: Bool
     public let chunkSize: Int
     public let environment: DeviceEnvironment
-    public let opened: OpenedDevice
+    public let opened: VFIODevice
     public let driver: MigrationDriver
     private let header: StreamHeader
 
@@ -38,29 +42,28 @@ public final class MockSaveBench {
         spec = "mock:\(name)?state=\(state)&flags=\(preCopy ? "stop-copy,pre-copy" : "stop-copy")"
         self.preCopy = preCopy
         self.chunkSize = chunkSize
-        environment = DeviceEnvironment()
+        environment = DeviceEnvironment.withMockDevices()
         opened = try environment.open(spec)
-        driver = try opened.driver()
+        driver = try MigrationDriver(device: opened)
         header = BenchHeader.make(flags: driver.flags, maxPayload: chunkSize, expectedStateSize: opened.mock?.stateSize)
     }
 
-    private var options: SaveOptions {
-        SaveOptions(chunkSize: chunkSize, preCopy: preCopy ? PreCopyPolicy() : nil, finalState: .running)
-    }
+    private var options: SaveOptions { SaveOptions(chunkSize: chunkSize, preCopy: preCopy) }
 
-    /// One whole save into `target` (`path` for the two that write). Only SaveSession.run()
-    /// is timed; opening the sink (and the stream header it writes) is not.
+    /// One whole save into `target` (`path` for the ones that write). Only the session's run is
+    /// timed; opening the sink (and the stream header it writes) is not.
     public func save(into target: SaveTarget, path: String = "/dev/null") throws -> SaveMeasurement {
         let sink: any SaveSink
         switch target {
-        case .framed: sink = try StreamFileWriter(path: path, header: header)
+        case .framed: sink = try StreamOutput(header: header, to: try FileChannel.creating(path))
+        case .pipelined: sink = try PipelinedStreamOutput(header: header, to: [try FileChannel.creating(path)])
         case .rawCopy: sink = try RawCopySink(path: path)
         case .discard: sink = DiscardSink()
         }
-        let session = SaveSession(drivers: [driver], sink: sink, options: options)
+        let session = try SaveSession(drivers: [driver], options: options)
         let clock = ContinuousClock()
         let start = clock.now
-        let report = try session.run()
+        let report = try session.run(into: sink, leaving: .running)
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         return SaveMeasurement(stateBytes: report.devices[0].totalBytes, seconds: seconds)

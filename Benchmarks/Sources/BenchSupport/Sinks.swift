@@ -15,21 +15,21 @@ public final class RawCopySink: SaveSink {
     public private(set) var bytesWritten: UInt64 = 0
 
     public init(path: String) throws(SyscallError) {
-        fd = try StreamFD.open(path, forWriting: true)
+        fd = try StreamFD.create(path)
     }
 
-    public func deviceState(device: Int, phase: MigrationState, offset: UInt64, buffer: IOBuffer, payload: Range<Int>) throws(VFIOError) {
-        do { try fd.writeAll(buffer, payload) } catch {
+    public func writeState(_ chunk: StateChunk, from buffer: IOBuffer) throws(VFIOError) {
+        do { try fd.writeAll(buffer, chunk.payload) } catch {
             throw VFIOError(.ioFailure, "raw copy write failed: \(error)", device: fd.name)
         }
-        bytesWritten += UInt64(payload.count)
+        bytesWritten += UInt64(chunk.payload.count)
     }
 
-    public func preCopyProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {}
-    public func endOfDevice(device: Int, totalBytes: UInt64, chunks: UInt64) throws(VFIOError) {}
+    public func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {}
+    public func endDevice(_ device: Int) throws(VFIOError) {}
 
     /// fsync like the stream writer, so both end the same way.
-    public func endOfStream() throws(VFIOError) {
+    public func endStream() throws(VFIOError) {
         do { try fd.sync() } catch { throw VFIOError(.ioFailure, "raw copy fsync failed: \(error)", device: fd.name) }
     }
 }
@@ -39,10 +39,10 @@ public final class DiscardSink: SaveSink {
     public let payloadOffset = StreamFormat.recordHeaderSize
     public private(set) var bytesSeen: UInt64 = 0
     public init() {}
-    public func deviceState(device: Int, phase: MigrationState, offset: UInt64, buffer: IOBuffer, payload: Range<Int>) throws(VFIOError) {
-        bytesSeen += UInt64(payload.count)
+    public func writeState(_ chunk: StateChunk, from buffer: IOBuffer) throws(VFIOError) {
+        bytesSeen += UInt64(chunk.payload.count)
     }
-    public func preCopyProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {}
-    public func endOfDevice(device: Int, totalBytes: UInt64, chunks: UInt64) throws(VFIOError) {}
-    public func endOfStream() throws(VFIOError) {}
+    public func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {}
+    public func endDevice(_ device: Int) throws(VFIOError) {}
+    public func endStream() throws(VFIOError) {}
 }

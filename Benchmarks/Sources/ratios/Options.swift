@@ -10,17 +10,21 @@ struct Options {
     var memoryRepetitions = 3
     /// State size of the devices in the save comparisons, as a mock spec writes it.
     var saveState = "256MiB"
+    /// Bytes per transport run and repetitions of the transport comparison.
+    var transportBytes = 512 << 20
+    var transportRepetitions = 5
     var sections: Set<Section> = Set(Section.allCases)
 
     enum Section: String, CaseIterable {
-        case codec, save, memory, crc
+        case codec, save, memory, crc, bitmap, transport
     }
 
     static let usage = """
-        usage: vfio-bench-ratios [--quick] [--reps N] [--only codec|save|memory|crc]...
-          --quick   3 repetitions and a 64 MiB save device: a smoke run, not for quoting
-          --reps N  N codec repetitions (default 15); saves then repeat max(5, N/2 + 1) times (9 without it)
-          --only S  run only section S (repeatable)
+        usage: vfio-bench-ratios [--quick] [--reps N] [--only codec|save|memory|crc|bitmap|transport]...
+          --quick   3 repetitions, a 64 MiB save device, 64 MiB transport runs: a smoke run, not for quoting
+          --reps N  N codec repetitions (default 15); saves then repeat max(5, N/2 + 1) times (9 without it),
+                    transport runs max(3, N/3) times (5 without it)
+          --only S  run only section S (repeatable); bitmap needs 4 GiB of memory for its page copies
         """
 
     static func parse(_ arguments: [String]) -> Options {
@@ -34,10 +38,13 @@ struct Options {
                 options.saveRepetitions = 3
                 options.memoryRepetitions = 1
                 options.saveState = "64MiB"
+                options.transportBytes = 64 << 20
+                options.transportRepetitions = 2
             case "--reps":
                 guard let value = rest.popFirst().flatMap(Int.init), value > 0 else { fail("--reps needs a positive number") }
                 options.repetitions = value
                 options.saveRepetitions = max(5, value / 2 + 1)
+                options.transportRepetitions = max(3, value / 3)
             case "--only":
                 guard let section = rest.popFirst().flatMap(Section.init(rawValue:)) else { fail(usage) }
                 only.insert(section)

@@ -3,16 +3,6 @@
 // and reader work over these, never over paths.
 import VFIOBuffers
 
-/// Bytes `range` of `buffer`: one part of a gather write.
-public struct BufferSlice {
-    public var buffer: IOBuffer
-    public var range: Range<Int>
-    public init(_ buffer: IOBuffer, _ range: Range<Int>) {
-        self.buffer = buffer
-        self.range = range
-    }
-}
-
 /// A destination for bytes, written in order. Blocking: a call returns when the bytes are
 /// handed to the channel (or throws saying how many made it).
 public protocol ByteSink: AnyObject {

@@ -1,14 +1,15 @@
 // Durations in reports encode as seconds (a JSON number), not as Swift's [seconds, attoseconds]
-// pair: the reports are read by people and by management tools.
+// pair: the reports are read by people and by management tools. Package access: every module of
+// the project encodes its reports so, and an embedder's own Codable types are left alone.
 
 extension KeyedEncodingContainer {
-    mutating func encode(_ value: Duration, forKey key: Key) throws {
+    package mutating func encode(_ value: Duration, forKey key: Key) throws {
         try encode(value.seconds, forKey: key)
     }
 }
 
 extension KeyedDecodingContainer {
-    func decode(_ type: Duration.Type, forKey key: Key) throws -> Duration {
+    package func decode(_ type: Duration.Type, forKey key: Key) throws -> Duration {
         .nanoseconds(Int64((try decode(Double.self, forKey: key) * 1e9).rounded()))
     }
 }

@@ -5,6 +5,7 @@
 //
 // Any failure aborts the resume by resetting every target (the uAPI's only way to abandon a
 // resume) before it throws; the error's `outcomes` say so, and `loadReport` what was loaded.
+import Synchronization
 import VFIOBuffers
 import VFIOStream
 
@@ -41,24 +42,37 @@ public enum TargetFinalState: String, Sendable, Hashable, Codable {
     case running
 }
 
-public final class LoadSession {
+/// The target side of a migration. Steps (begin, endDevice, finish, resume, abort) come from
+/// one thread; `write(device:from:range:)` may be called from several threads at once for
+/// different devices (a receiver with one thread per channel): its state sits behind a lock and
+/// each device's bytes go to its own data fd.
+public final class LoadSession: Sendable {
     public enum Phase: String, Sendable, Hashable {
         case created, resuming, validated, running, aborted
     }
 
+    private struct State: Sendable {
+        var phase: Phase = .created
+        var report: LoadReport
+        var ended: [Bool]
+        var firstWrite: ContinuousClock.Instant?
+        /// The first failure's outcomes, so a second failing thread does not reset again.
+        var abortedWith: [DeviceOutcome]?
+    }
+
     public let drivers: [MigrationDriver]
-    public private(set) var phase: Phase = .created
-    public private(set) var report: LoadReport
-    private var ended: [Bool]
-    private var firstWrite: ContinuousClock.Instant?
+    private let state: Mutex<State>
     private let clock = ContinuousClock()
+
+    public var phase: Phase { state.withLock { $0.phase } }
+    /// What was loaded so far.
+    public var report: LoadReport { state.withLock { $0.report } }
 
     public init(drivers: [MigrationDriver]) throws(VFIOError) {
         guard !drivers.isEmpty else { throw .invalidUse("a load needs at least one device") }
         try SaveSession.checkPeerQuiescing(drivers)
         self.drivers = drivers
-        self.report = LoadReport(devices: drivers.map(\.name))
-        self.ended = Array(repeating: false, count: drivers.count)
+        self.state = Mutex(State(report: LoadReport(devices: drivers.map(\.name)), ended: Array(repeating: false, count: drivers.count)))
     }
 
     public convenience init(devices: [any MigrationDevice]) throws(VFIOError) {
@@ -73,8 +87,11 @@ public final class LoadSession {
         try step { () throws(VFIOError) in
             let start = clock.now
             for driver in drivers { try driver.transition(to: .resuming) }
-            phase = .resuming
-            report.timings.begin = clock.now - start
+            let took = clock.now - start
+            state.withLock {
+                $0.phase = .resuming
+                $0.report.timings.begin = took
+            }
         }
     }
 
@@ -82,16 +99,21 @@ public final class LoadSession {
     public func write(device i: Int, from buffer: IOBuffer, range: Range<Int>) throws(VFIOError) {
         try expect(.resuming, "write")
         guard drivers.indices.contains(i) else { throw .invalidUse("device index \(i) outside 0..<\(drivers.count)") }
-        guard !ended[i] else { throw .invalidUse("state written to device \(drivers[i].name) after its end", device: drivers[i].name) }
+        guard !state.withLock({ $0.ended[i] }) else {
+            throw .invalidUse("state written to device \(drivers[i].name) after its end", device: drivers[i].name)
+        }
         guard range.lowerBound >= 0 && range.upperBound <= buffer.capacity else {
             throw .invalidUse("range \(range) outside the \(buffer.capacity)-byte buffer", device: drivers[i].name)
         }
         guard !range.isEmpty else { return }
         try step { () throws(VFIOError) in
-            if firstWrite == nil { firstWrite = clock.now }
+            let now = clock.now
+            state.withLock { if $0.firstWrite == nil { $0.firstWrite = now } }
             try drivers[i].writeResumeData(from: buffer, range: range)
-            report.devices[i].bytes += UInt64(range.count)
-            report.devices[i].chunks += 1
+            state.withLock {
+                $0.report.devices[i].bytes += UInt64(range.count)
+                $0.report.devices[i].chunks += 1
+            }
         }
     }
 
@@ -100,15 +122,14 @@ public final class LoadSession {
     public func endDevice(_ i: Int, totalBytes: UInt64? = nil) throws(VFIOError) {
         try expect(.resuming, "endDevice")
         guard drivers.indices.contains(i) else { throw .invalidUse("device index \(i) outside 0..<\(drivers.count)") }
-        if let totalBytes, totalBytes != report.devices[i].bytes {
+        let arrived = state.withLock { $0.report.devices[i].bytes }
+        if let totalBytes, totalBytes != arrived {
             let name = drivers[i].name
             try step { () throws(VFIOError) in
-                throw VFIOError(
-                    .streamCorrupt, "device state ends after \(report.devices[i].bytes) bytes but the sender declared \(totalBytes)",
-                    device: name)
+                throw VFIOError(.streamCorrupt, "device state ends after \(arrived) bytes but the sender declared \(totalBytes)", device: name)
             }
         }
-        ended[i] = true
+        state.withLock { $0.ended[i] = true }
     }
 
     /// RESUMING -> STOP for every device: where each validates the state it received. The
@@ -117,11 +138,14 @@ public final class LoadSession {
     public func finish() throws(VFIOError) -> LoadReport {
         try expect(.resuming, "finish")
         try step { () throws(VFIOError) in
-            if let firstWrite { report.timings.writing = clock.now - firstWrite }
             let start = clock.now
+            state.withLock { if let first = $0.firstWrite { $0.report.timings.writing = start - first } }
             for driver in drivers { try driver.transition(to: .stop) }
-            phase = .validated
-            report.timings.validation = clock.now - start
+            let took = clock.now - start
+            state.withLock {
+                $0.phase = .validated
+                $0.report.timings.validation = took
+            }
         }
         return report
     }
@@ -135,16 +159,28 @@ public final class LoadSession {
                 for driver in drivers { try driver.transition(to: .runningP2P) }
             }
             for driver in drivers { try driver.transition(to: .running) }
-            phase = .running
-            report.timings.resume = clock.now - start
+            let took = clock.now - start
+            state.withLock {
+                $0.phase = .running
+                $0.report.timings.resume = took
+            }
         }
     }
 
-    /// Resets every target, discarding what was loaded. Safe in any phase, more than once.
+    /// Resets every target, discarding what was loaded. Safe in any phase, more than once, and
+    /// from several threads: the targets are reset once and every caller gets those outcomes.
     @discardableResult
     public func abort() -> [DeviceOutcome] {
-        phase = .aborted
-        return drivers.map { $0.resetOutcome(role: .target) }
+        let already: [DeviceOutcome]? = state.withLock { s in
+            if let done = s.abortedWith { return done }
+            s.phase = .aborted
+            s.abortedWith = []
+            return nil
+        }
+        if let already, !already.isEmpty { return already }
+        let outcomes = drivers.map { $0.resetOutcome(role: .target) }
+        state.withLock { $0.abortedWith = outcomes }
+        return outcomes
     }
 
     /// The pull form: begin, every event of `source` in order, finish, and resume unless the
@@ -187,23 +223,32 @@ public final class LoadSession {
     }
 
     private func expect(_ allowed: Phase, _ step: String) throws(VFIOError) {
+        let phase = self.phase
         guard phase == allowed else {
             throw .invalidUse("\(step) called in phase \(phase.rawValue) of the load (allowed in \(allowed.rawValue))")
         }
     }
 
+    /// Runs one step; any failure resets every target before the error is thrown with the
+    /// outcomes and what was loaded so far.
     private func step(_ body: () throws(VFIOError) -> Void) throws(VFIOError) {
         do {
             try body()
         } catch {
-            var failure = error
-            if let i = drivers.firstIndex(where: { $0.name == failure.device }), failure.state?.observed == nil {
-                failure.state = failure.state ?? .init()
-                failure.state?.observed = try? drivers[i].refreshState()
-            }
-            failure.outcomes = abort()
-            failure.loadReport = report
-            throw failure
+            throw failed(error)
         }
+    }
+
+    /// Aborts after `error` (a failed step here, or a failure the caller met while feeding the
+    /// load, such as a dropped connection) and returns it with the outcomes and the report.
+    public func failed(_ error: VFIOError) -> VFIOError {
+        var failure = error
+        if let i = drivers.firstIndex(where: { $0.name == failure.device }), failure.state?.observed == nil {
+            failure.state = failure.state ?? .init()
+            failure.state?.observed = try? drivers[i].refreshState()
+        }
+        failure.outcomes = abort()
+        failure.loadReport = report
+        return failure
     }
 }

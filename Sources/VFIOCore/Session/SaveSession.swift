@@ -279,32 +279,44 @@ public final class SaveSession {
         pending[i].stopCopyEstimate = try driver.device.stopCopySizeEstimate()
     }
 
-    /// Reads device `i` until its data ends for this phase or `budget` bytes were read.
+    /// Reads device `i` until its data ends for this phase or `budget` bytes were read. Each
+    /// chunk is read into the space the sink lends (or the session's own buffer) and handed
+    /// over full, or at the budget or the device's end.
     private func drain(device i: Int, phase: StatePhase, budget: Int, into sink: any SaveSink) throws(VFIOError) -> IterationResult {
         let driver = drivers[i]
-        let start = max(sink.payloadOffset, 0)
-        guard start <= 4096 else { throw VFIOError(.invalidArgument, "a sink's payload offset above 4096 bytes") }
+        let room = sink.payloadOffset
+        guard room >= 0 && room <= 4096 else { throw VFIOError(.invalidArgument, "a sink's payload offset outside 0...4096 bytes") }
         var result = IterationResult(device: i, bytes: 0, chunks: 0, drained: false)
+        var space = try chunkSpace(sink, device: i)
+        var start = space.range.lowerBound + room
         var filled = start
-        let end = start + options.chunkSize
+        var end = min(space.range.upperBound, start + options.chunkSize)
         func emit() throws(VFIOError) {
             guard filled > start else { return }
             let chunk = StateChunk(device: i, phase: phase, offset: offsets[i], payload: start..<filled)
-            try sink.writeState(chunk, from: buffer)
+            try sink.writeState(chunk, from: space.buffer)
             let count = UInt64(filled - start)
             offsets[i] += count
             result.bytes += count
             result.chunks += 1
             report.devices[i].chunks += 1
             if phase == .stopCopy { report.devices[i].stopCopyBytes += count } else { report.devices[i].preCopyBytes += count }
+        }
+        func nextSpace() throws(VFIOError) {
+            space = try chunkSpace(sink, device: i)
+            start = space.range.lowerBound + room
             filled = start
+            end = min(space.range.upperBound, start + options.chunkSize)
         }
         while UInt64(budget) > result.bytes + UInt64(filled - start) {
             let left = Int(min(UInt64(end - filled), UInt64(budget) - result.bytes - UInt64(filled - start)))
-            switch try driver.readSaveData(into: buffer, range: filled..<filled + left) {
+            switch try driver.readSaveData(into: space.buffer, range: filled..<filled + left) {
             case .bytes(let n):
                 filled += n
-                if filled == end { try emit() }
+                if filled == end {
+                    try emit()
+                    try nextSpace()
+                }
             case .wouldBlock:
                 // The data path reads with blocking calls on its own thread: put the fd back
                 // in blocking mode rather than spin.
@@ -317,6 +329,18 @@ public final class SaveSession {
         }
         try emit()
         return result
+    }
+
+    /// The sink's space for the next chunk, or the session's buffer; checked to be big enough.
+    private func chunkSpace(_ sink: any SaveSink, device: Int) throws(VFIOError) -> BufferSlice {
+        guard let lent = try sink.chunkSpace(for: device, maxPayload: options.chunkSize) else {
+            return BufferSlice(buffer, 0..<buffer.capacity)
+        }
+        guard lent.range.lowerBound >= 0, lent.range.upperBound <= lent.buffer.capacity,
+              lent.range.count > sink.payloadOffset else {
+            throw .invalidUse("the sink lent \(lent.range) of a \(lent.buffer.capacity)-byte buffer, no room for a chunk")
+        }
+        return lent
     }
 
     private func expect(_ allowed: Phase, _ step: String) throws(VFIOError) { try expect([allowed], step) }

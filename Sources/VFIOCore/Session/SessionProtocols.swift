@@ -27,6 +27,12 @@ public protocol SaveSink: AnyObject {
     /// Bytes to leave free in front of each payload, so a record header can be written in
     /// place and the payload never copied.
     var payloadOffset: Int { get }
+    /// Where the next chunk of `device` is to be read: `payloadOffset` bytes of room, then up
+    /// to `maxPayload` bytes of payload, inside the slice's range. Nil (the default) means the
+    /// session's own buffer. A sink that hands chunks to another thread lends space in its own
+    /// buffers here, so a chunk is read straight into the memory it is written from; the
+    /// space is the sink's again once `writeState` took the chunk (or the next call asks).
+    func chunkSpace(for device: Int, maxPayload: Int) throws(VFIOError) -> BufferSlice?
     /// `buffer[chunk.payload]` holds the chunk; `buffer[chunk.payload.lowerBound -
     /// payloadOffset ..< chunk.payload.lowerBound]` is free for the sink's use. The buffer is
     /// reused for the next chunk once this returns.
@@ -37,6 +43,10 @@ public protocol SaveSink: AnyObject {
     func endDevice(_ device: Int) throws(VFIOError)
     /// Every device ended; nothing follows.
     func endStream() throws(VFIOError)
+}
+
+extension SaveSink {
+    public func chunkSpace(for device: Int, maxPayload: Int) throws(VFIOError) -> BufferSlice? { nil }
 }
 
 /// One step of a stream being loaded.

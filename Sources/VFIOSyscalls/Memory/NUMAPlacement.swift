@@ -96,3 +96,13 @@ extension NUMAPlacement {
         return nodes
     }
 }
+
+extension NUMAPlacement {
+    /// Binds the calling thread to the CPUs of `node` (numa_run_on_node); false when NUMA is
+    /// unavailable or the kernel refused, in which case the thread keeps running anywhere.
+    @discardableResult
+    public static func bindCurrentThread(toNode node: Int) -> Bool {
+        guard isAvailable, node >= 0, node <= maxNode else { return false }
+        return numa_run_on_node(Int32(node)) == 0
+    }
+}

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Independent writer of golden fixtures for stream format v1.
+"""Independent writer of golden fixtures for stream format v1.0 and v1.1.
 
 Written from docs/stream-format.md alone (its own CRC32C and layout code, nothing shared
 with the Swift implementation), so agreement between the two shows the document is
-complete. Output: annotated .hex files, one field per line, `#` starts a comment.
+complete. Output: annotated .hex files, one field per line, `#` starts a comment; long
+values (page data) wrap 16 bytes per line.
 Run from anywhere: python3 Tests/VFIOStreamTests/Fixtures/generate.py
 """
 import os
@@ -117,7 +118,7 @@ def descriptor(d, indent=1):
 
 
 def header(devices, minor=0, reader_minor=0, host=None, writer="", extra_fields=None,
-           created=1_700_000_000_123_456_789, max_payload=16 << 20):
+           created=1_700_000_000_123_456_789, max_payload=16 << 20, flags=0):
     host = host or {}
     fields = Annotated()
     for tag, key in ((1, "hostName"), (2, "machineID"), (3, "kernelRelease")):
@@ -137,7 +138,7 @@ def header(devices, minor=0, reader_minor=0, host=None, writer="", extra_fields=
     h.u32(length, "headerLength")
     h.u16(reader_minor, "readerMinor")
     h.u16(len(devices), "deviceCount")
-    h.u32(0, "flags")
+    h.u32(flags, "flags" + (" (bit 0 NO_RECORD_CHECKSUMS)" if flags & 1 else ""))
     h.i64(created, "creationTime (ns since epoch)")
     h.u32(max_payload, "maxPayload")
     h.u32(40, "fieldsOffset")
@@ -148,9 +149,10 @@ def header(devices, minor=0, reader_minor=0, host=None, writer="", extra_fields=
 
 
 class Records:
-    def __init__(self):
+    def __init__(self, checksums=True):
         self.out = Annotated()
         self.sequence = 0
+        self.checksums = checksums
 
     def record(self, rtype, name, device, phase, offset, payload, flags=0):
         body = payload.data if isinstance(payload, Annotated) else payload
@@ -164,8 +166,11 @@ class Records:
         r.u32(0, "crc (filled in below)")
         r.u64(self.sequence, "sequence")
         r.u64(offset, "offset")
-        crc = crc32c(r.data + body)
-        r.parts[6] = (struct.pack("<I", crc), "crc: CRC32C of this header (crc field zero) + payload", 0)
+        if self.checksums:
+            crc = crc32c(r.data + body)
+            r.parts[6] = (struct.pack("<I", crc), "crc: CRC32C of this header (crc field zero) + payload", 0)
+        else:
+            r.parts[6] = (struct.pack("<I", 0), "crc: 0 (NO_RECORD_CHECKSUMS)", 0)
         if isinstance(payload, Annotated):
             r.extend(payload)
         else:
@@ -194,6 +199,81 @@ MDEV_DEVICE = {
 }
 HOST = {"hostName": "src-host", "machineID": "0123456789abcdef0123456789abcdef", "kernelRelease": "6.8.0-test"}
 WRITER = "vfio-migration test"
+
+
+# v1.1 pieces.
+
+def migration_id_field(id16):
+    v = Annotated()
+    v.add(id16, "migrationID " + id16.hex(), 1)
+    return field(6, v, "migrationID (SKIPPABLE)", flags=1)
+
+
+def channel_field(index, count):
+    v = Annotated()
+    v.u16(index, "channel index", 1)
+    v.u16(count, "channel count", 1)
+    return field(7, v, "channel")
+
+
+def region_field(start, length, page_size, number):
+    v = Annotated()
+    v.u64(start, "start 0x%x" % start, 1)
+    v.u64(length, "length 0x%x" % length, 1)
+    v.u32(page_size, "pageSize", 1)
+    v.u32(0, "flags (reserved)", 1)
+    return field(8, v, "memoryRegion %d" % number)
+
+
+def pages_payload(region, runs, page_size, data):
+    """runs: (firstPage, pageCount, zero); data: the non-zero runs' bytes in order."""
+    a = Annotated()
+    a.u32(region, "region", 1)
+    a.u32(len(runs), "runCount", 1)
+    expected = 0
+    for n, (first, count, zero) in enumerate(runs):
+        a.u64(first, "run %d firstPage" % n, 1)
+        a.u32(count, "run %d pageCount" % n, 1)
+        a.u32(1 if zero else 0, "run %d flags%s" % (n, " (ZERO)" if zero else ""), 1)
+        if not zero:
+            expected += count * page_size
+    assert len(data) == expected
+    if data:
+        a.add(data, "page data (%d bytes)" % len(data), 1)
+    return a
+
+
+def digest_payload(descriptor_value, data_crc):
+    a = Annotated()
+    a.u32(crc32c(descriptor_value), "descriptorCRC: CRC32C of the device field's value", 1)
+    a.u32(data_crc, "dataCRC: CRC32C of the device's data in offset order", 1)
+    return a
+
+
+def end_of_device(records, device, offset, pre, stop, chunks):
+    records.record(4, "endOfDevice", device, 0, offset,
+                   words((8, pre, "preCopyBytes"), (8, stop, "stopCopyBytes"), (8, chunks, "chunkCount")))
+
+
+def end_of_stream(records, devices, state_bytes):
+    records.record(5, "endOfStream", 0xFFFF, 0, 0,
+                   words((4, devices, "deviceCount"), (4, 0, "reserved"), (8, state_bytes, "totalStateBytes"),
+                         (8, records.sequence, "recordCount")))
+
+
+def pci_device_tail(records, pci_value):
+    """The one-device fixtures' ending: digest of the 13 data bytes, end of device, end of stream."""
+    records.record(6, "deviceDigest (SKIPPABLE)", 0, 0, 13, digest_payload(pci_value, crc32c(b"pre-copystate")), flags=1)
+    end_of_device(records, 0, 13, 8, 5, 2)
+    end_of_stream(records, 1, 13)
+
+
+def page_bytes(index):
+    return bytes(((i * 7 + index * 31 + 1) & 0xFF) for i in range(4096))
+
+
+MIGRATION_ID = bytes.fromhex("0123456789abcdeffedcba9876543210")
+REGIONS = [(0, 1 << 20, 4096), (1 << 32, 4 << 20, 2 << 20)]
 
 
 def write(name, annotated, title, base=0):
@@ -237,7 +317,75 @@ def main():
     s = Annotated()
     s.extend(h)
     s.extend(r.out)
-    write("stream-v1.1-skippable.hex", s, "Whole stream written by a 1.1 writer for 1.0 readers (readerMinor 0):\nskippable unknown field and record. Generated by generate.py.")
+    write("stream-v1.1-skippable.hex", s, "Whole stream written by a later writer for 1.0 readers (minor 1, readerMinor 0):\nskippable unknown field and record. Generated by generate.py.")
+
+    pci_value = descriptor(PCI_DEVICE).data
+    mdev_value = descriptor(MDEV_DEVICE).data
+
+    # v1.1, device state only: readerMinor stays 0, the device digest is SKIPPABLE for 1.0 readers.
+    h = header([PCI_DEVICE], minor=1, reader_minor=0, host=HOST, writer=WRITER)
+    r = Records()
+    r.record(2, "preCopyProgress", 0, 0, 0, words((8, 8, "initialBytes"), (8, 0, "dirtyBytes")))
+    r.record(1, "deviceState", 0, 1, 0, b"pre-copy")
+    r.record(1, "deviceState", 0, 2, 8, b"state")
+    pci_device_tail(r, pci_value)
+    s = Annotated()
+    s.extend(h)
+    s.extend(r.out)
+    write("stream-v1.1-1dev.hex", s, "Whole v1.1 stream of device state only (readerMinor 0): the one-device records\nwith the device digest before the end of the device. Generated by generate.py.")
+
+    # v1.1 with memory: migration id, two regions, pages records of both phases.
+    regions = [region_field(start, length, size, n) for n, (start, length, size) in enumerate(REGIONS)]
+    h = header([PCI_DEVICE], minor=1, reader_minor=1, host=HOST, writer=WRITER,
+               extra_fields=[migration_id_field(MIGRATION_ID)] + regions)
+    r = Records()
+    r.record(3, "pages (phase 1, round 0)", 0xFFFF, 1, 0, pages_payload(0, [(0, 1, False), (2, 3, True)], 4096, page_bytes(0)))
+    r.record(2, "preCopyProgress", 0, 0, 0, words((8, 8, "initialBytes"), (8, 0, "dirtyBytes")))
+    r.record(1, "deviceState", 0, 1, 0, b"pre-copy")
+    r.record(3, "pages (phase 1, round 1)", 0xFFFF, 1, 1, pages_payload(1, [(0, 2, True)], 2 << 20, b""))
+    r.record(1, "deviceState", 0, 2, 8, b"state")
+    r.record(3, "pages (phase 2, round 2)", 0xFFFF, 2, 2, pages_payload(0, [(0, 1, True), (5, 1, False)], 4096, page_bytes(5)))
+    pci_device_tail(r, pci_value)
+    s = Annotated()
+    s.extend(h)
+    s.extend(r.out)
+    write("stream-v1.1-pages.hex", s, "Whole v1.1 stream (readerMinor 1): migration id, two memory regions, pages records\nwith data and ZERO runs in both phases, device state and its digest. Generated by generate.py.")
+
+    # v1.1 over two channels: the device's 10 data bytes split 0..5 + 8..10 (channel 0), 5..8 (channel 1).
+    data = b"AAAAABBBDD"
+    for index in (0, 1):
+        h = header([PCI_DEVICE], minor=1, reader_minor=1, host=HOST, writer=WRITER,
+                   extra_fields=[migration_id_field(MIGRATION_ID), channel_field(index, 2)] + regions)
+        r = Records()
+        if index == 0:
+            r.record(1, "deviceState", 0, 2, 0, data[0:5])
+            r.record(1, "deviceState", 0, 2, 8, data[8:10])
+            r.record(6, "deviceDigest (SKIPPABLE)", 0, 0, 10, digest_payload(pci_value, crc32c(data)), flags=1)
+            end_of_device(r, 0, 10, 0, 7, 2)
+            end_of_stream(r, 1, 7)
+        else:
+            r.record(3, "pages (phase 2, round 0)", 0xFFFF, 2, 0, pages_payload(0, [(1, 1, True)], 4096, b""))
+            r.record(1, "deviceState", 0, 2, 5, data[5:8])
+            end_of_device(r, 0, 10, 0, 3, 1)
+            end_of_stream(r, 1, 3)
+        s = Annotated()
+        s.extend(h)
+        s.extend(r.out)
+        write("stream-v1.1-channel%d.hex" % index, s,
+              "Channel %d of 2 of one migration (v1.1, readerMinor 1): device data split across channels;\n"
+              "digest on channel 0 only. Generated by generate.py." % index)
+
+    # v1.1 without record checksums: every record crc 0, digest dataCRC 0; header CRC as always.
+    h = header([MDEV_DEVICE], minor=1, reader_minor=1, host=HOST, writer=WRITER, flags=1)
+    r = Records(checksums=False)
+    r.record(1, "deviceState", 0, 2, 0, b"xyz")
+    r.record(6, "deviceDigest (SKIPPABLE)", 0, 0, 3, digest_payload(mdev_value, 0), flags=1)
+    end_of_device(r, 0, 3, 0, 3, 1)
+    end_of_stream(r, 1, 3)
+    s = Annotated()
+    s.extend(h)
+    s.extend(r.out)
+    write("stream-v1.1-nocrc.hex", s, "Whole v1.1 stream with NO_RECORD_CHECKSUMS (readerMinor 1): record CRCs and the\ndigest's data CRC are 0. Generated by generate.py.")
 
 
 if __name__ == "__main__":

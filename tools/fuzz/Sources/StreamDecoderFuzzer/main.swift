@@ -6,7 +6,10 @@ import VFIOStream
 
 // The default payload limit (the seeds declare 16 MiB, as real streams do) and a smaller
 // header limit. The reader works on the input in place, so neither causes allocation.
-private let limits = StreamLimits(maxPayload: 16 << 20, maxHeaderLength: 64 << 10)
+// NO_RECORD_CHECKSUMS streams are accepted here so their paths are fuzzed too; that the
+// default limits refuse them is checked separately.
+private let limits = StreamLimits(maxPayload: 16 << 20, maxHeaderLength: 64 << 10, acceptsNoRecordChecksums: true)
+private let refusingLimits = StreamLimits(maxPayload: 16 << 20, maxHeaderLength: 64 << 10)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzStreamDecoder(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -14,52 +17,102 @@ public func fuzzStreamDecoder(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CIn
     let bytes = size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size))
     check(bytes)
     // Random mutations almost never keep a CRC valid, which would stop the fuzzer at the
-    // checksum. So each input is also decoded with every CRC recomputed, which lets
-    // mutated lengths, types, sequence numbers and offsets reach the checks behind it.
+    // checksum. So each input is also decoded with every CRC recomputed (the device digests'
+    // too), which lets mutated lengths, types, tables, sequence numbers and offsets reach
+    // the checks behind it.
     let resealed = resealed(bytes)
     if resealed != bytes { check(resealed) }
     return 0
 }
 
 func check(_ bytes: [UInt8]) {
-    do {
-        let summary = try StreamReader.verify(bytes, limits: limits)
+    let whole = outcome(bytes, pagesInPieces: false)
+    switch whole {
+    case .success(let summary):
         // An accepted stream is complete, spans the input, and verifies the same twice.
         precondition(summary.complete, "verify returned an incomplete stream")
         precondition(summary.streamLength == UInt64(bytes.count), "accepted stream length differs from the input")
-        let again = try StreamReader.verify(bytes, limits: limits)
-        precondition(again == summary, "verify is not deterministic")
-    } catch {
+        precondition(outcome(bytes, pagesInPieces: false) == whole, "verify is not deterministic")
+    case .failure(let error):
         // Every refusal names an offset inside (or at the end of) the input.
         precondition(error.offset <= UInt64(bytes.count), "error offset \(error.offset) beyond input of \(bytes.count) bytes")
         _ = error.description
     }
+    // Pages records read the zero-copy way (table, then the data's CRC) give the same result,
+    // at the same record; only the kind may differ where the whole path saw a bad CRC or a
+    // cut (the split path checks the table first, as it must to place the data).
+    let split = outcome(bytes, pagesInPieces: true)
+    switch (whole, split) {
+    case (.success(let a), .success(let b)):
+        precondition(a == b, "split pages path summarises differently")
+    case (.failure(let a), .failure(let b)):
+        precondition(a.offset == b.offset, "split pages path fails at \(b.offset), whole path at \(a.offset)")
+        switch a.kind {
+        case .checksumMismatch, .truncated: break
+        default: precondition(a.kind == b.kind, "split pages path: \(b.kind), whole path: \(a.kind)")
+        }
+    default:
+        preconditionFailure("split pages path and whole path disagree on acceptance: \(whole) vs \(split)")
+    }
     var decoder = StreamDecoder(limits: limits)
     if let header = bytes.withUnsafeBytes({ raw in try? decoder.decodeHeader(raw) }) {
         checkHeaderProperties(header)
+        if !header.hasRecordChecksums {
+            var strict = StreamDecoder(limits: refusingLimits)
+            let refused = bytes.withUnsafeBytes { raw in Result { () throws(StreamError) in try strict.decodeHeader(raw) } }
+            guard case .failure(let error) = refused, error.kind == .recordChecksumsNotAccepted else {
+                preconditionFailure("default limits accepted a stream without record checksums")
+            }
+        }
     }
 }
 
-/// The input with the header CRC and every complete record's CRC recomputed, walking the
-/// structure by its length fields (independently of the decoder).
+func outcome(_ bytes: [UInt8], pagesInPieces: Bool) -> Result<StreamSummary, StreamError> {
+    Result { () throws(StreamError) in try StreamReader.verify(bytes, limits: limits, pagesInPieces: pagesInPieces) }
+}
+
+/// The input with the header CRC, every complete record's CRC and every device digest
+/// recomputed, walking the structure by its length fields (independently of the decoder).
 func resealed(_ input: [UInt8]) -> [UInt8] {
     var bytes = input
-    func u32(_ at: Int) -> Int {
-        Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24
-    }
+    func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+    func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
     func store(_ value: UInt32, _ at: Int) {
         for index in 0..<4 { bytes[at + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
     }
-    guard bytes.count >= 16 else { return bytes }
+    guard bytes.count >= 40 else { return bytes }
     let headerLength = u32(12)
     guard headerLength >= 44 && headerLength <= bytes.count else { return bytes }
+    let checksums = bytes[20] & 1 == 0  // NO_RECORD_CHECKSUMS clear
+
+    // Descriptor CRCs: tag 5 values in order, from fieldsOffset to the header CRC.
+    var descriptorCRCs: [UInt32] = []
+    var field = u32(36)
+    while field >= 40 && field + 8 <= headerLength - 4 {
+        let length = u32(field + 4)
+        guard length <= headerLength - 4 - field - 8 else { break }
+        if u16(field) == 5 { descriptorCRCs.append(CRC32C.checksum(bytes[(field + 8)..<(field + 8 + length)])) }
+        field += 8 + length
+    }
     store(CRC32C.checksum(bytes[0..<(headerLength - 4)]), headerLength - 4)
+
+    var dataCRCs = [UInt32](repeating: 0, count: descriptorCRCs.count)
     var position = headerLength
     while position + 32 <= bytes.count {
-        let end = position + 32 + u32(position + 8)
+        let payload = position + 32
+        let end = payload + u32(position + 8)
         guard end <= bytes.count else { break }
+        let type = u16(position), device = u16(position + 4)
+        if type == 1 && device < dataCRCs.count {
+            // SAFETY: the payload range lies inside `bytes` (end <= count, checked above).
+            dataCRCs[device] = bytes[payload..<end].withUnsafeBytes { CRC32C.update(dataCRCs[device], $0) }
+        }
+        if type == 6 && device < dataCRCs.count && end - payload == 8 {
+            store(descriptorCRCs[device], payload)
+            store(checksums ? dataCRCs[device] : 0, payload + 4)
+        }
         store(0, position + 12)
-        store(CRC32C.checksum(bytes[position..<end]), position + 12)
+        if checksums { store(CRC32C.checksum(bytes[position..<end]), position + 12) }
         position = end
     }
     return bytes
@@ -70,10 +123,10 @@ func resealed(_ input: [UInt8]) -> [UInt8] {
 func checkHeaderProperties(_ header: StreamHeader) {
     var again = StreamDecoder(limits: limits)
     do {
-        let reencoded = try again.decodeHeader(header.encoded())
+        let reencoded = try again.decodeHeader(try header.encoded())
         precondition(reencoded == header, "header does not survive re-encoding")
     } catch {
-        preconditionFailure("re-encoded header refused: \(error)")
+        preconditionFailure("decoded header cannot be re-encoded and read back: \(error)")
     }
     do {
         let json = try JSONEncoder().encode(header)

@@ -1,0 +1,150 @@
+// One channel of a pipelined stream: a thread that takes filled batches, seals their records
+// with the channel's own encoder (sequence numbers and CRC32C, computed here, off the reading
+// thread's critical path), writes each batch with one call, and gives the buffer back.
+import Foundation
+import VFIOBuffers
+import VFIOCore
+import VFIOStream
+import VFIOSyscalls
+
+final class ChannelWriter: @unchecked Sendable {
+    let index: Int
+    let sink: any ByteSink
+    let queue: HandoffQueue<Batch>
+    private let pool: BufferPool
+    private var encoder: StreamEncoder
+    private let done = DispatchSemaphore(value: 0)
+    private var joined = false
+    private var started = false
+    private let node: Int?
+    /// Set for one of several channels: chunk CRCs go to the ledger, offsets are explicit.
+    private let ledger: DeviceLedger?
+    // Written by the writer thread only; read after `join`.
+    private(set) var metrics: ChannelMetrics
+
+    init(index: Int, sink: any ByteSink, header: StreamHeader, pool: BufferPool, queueDepth: Int, node: Int?, ledger: DeviceLedger?) throws(VFIOError) {
+        self.index = index
+        self.ledger = ledger
+        self.sink = sink
+        self.pool = pool
+        self.node = node
+        self.queue = HandoffQueue(capacity: queueDepth)
+        do { self.encoder = try StreamEncoder(header: header) } catch { throw .invalidUse("stream header: \(error)") }
+        self.metrics = ChannelMetrics(channel: index, sink: sink.name)
+    }
+
+    /// Writes the header, then starts the thread.
+    func start() throws(VFIOError) {
+        let bytes = encoder.encodeHeader()
+        let buffer = IOBuffer(capacity: max(bytes.count, 1))
+        buffer.write(bytes, at: 0)
+        try sink.write(buffer, 0..<bytes.count)
+        metrics.bytes += UInt64(bytes.count)
+        let thread = Thread { [self] in run() }
+        thread.name = "vfio-channel-\(index)"
+        started = true
+        thread.start()
+    }
+
+    /// Waits until the thread has written everything (or failed); at once if it never started
+    /// or was already joined.
+    func join() {
+        guard started && !joined else { return }
+        done.wait()
+        joined = true
+    }
+
+    private func run() {
+        defer { done.signal() }
+        if let node { metrics.boundToNode = NUMAPlacement.bindCurrentThread(toNode: node) ? node : nil }
+        let clock = ContinuousClock()
+        let started = clock.now
+        do throws(VFIOError) {
+            while let batch = try queue.take() {
+                let busy = clock.now
+                try seal(batch)
+                try sink.write(batch.buffer, 0..<batch.used)
+                metrics.bytes += UInt64(batch.used)
+                metrics.batches += 1
+                metrics.busy += clock.now - busy
+                pool.give(batch.buffer)
+            }
+            try sink.flush()
+        } catch {
+            // Wake the producer and the other channels: the pipeline ends with this error.
+            queue.close(error)
+            pool.close(error)
+            ledger?.close(error)
+        }
+        metrics.elapsed = clock.now - started
+    }
+
+    private func seal(_ batch: Batch) throws(VFIOError) {
+        for record in batch.records {
+            try seal(record, in: batch.buffer)
+            metrics.records += 1
+        }
+    }
+
+    /// The encoder refuses what the format forbids; from this pipeline that is a bug of its producer.
+    private func encode(_ body: (inout StreamEncoder) throws(StreamUsageError) -> RecordHeader) throws(VFIOError) {
+        do throws(StreamUsageError) { _ = try body(&encoder) } catch { throw .invalidUse("stream record on channel \(index): \(error)") }
+    }
+
+    private func seal(_ record: PendingRecord, in buffer: IOBuffer) throws(VFIOError) {
+        switch record {
+        case .state(let device, let phase, let offset, let start, let length):
+            metrics.stateBytes += UInt64(length)
+            guard let ledger else {
+                try encode { (e) throws(StreamUsageError) in try e.frameDeviceState(device: device, phase: phase, payloadLength: length, in: buffer, at: start) }
+                return
+            }
+            // One pass over the payload gives the chunk's CRC for the ledger; the record CRC is
+            // derived from it.
+            let payload = start + StreamFormat.recordHeaderSize..<start + StreamFormat.recordHeaderSize + length
+            let crc = CRC32C.update(0, buffer, payload)
+            try encode { (e) throws(StreamUsageError) in
+                try e.frameDeviceState(device: device, phase: phase, payloadLength: length, payloadCRC: crc, dataOffset: offset, in: buffer, at: start)
+            }
+            ledger.note(device: device, offset: offset, length: length, crc: crc)
+        case .progress(let device, let info, let offset, let start):
+            let given: UInt64? = ledger == nil ? nil : offset
+            try encode { (e) throws(StreamUsageError) in
+                try e.framePreCopyProgress(device: device, initialBytes: info.initialBytes, dirtyBytes: info.dirtyBytes, dataOffset: given, in: buffer, at: start)
+            }
+        case .digest(let device, let start):
+            guard let ledger else {
+                try encode { (e) throws(StreamUsageError) in try e.frameDeviceDigest(device: device, in: buffer, at: start) }
+                return
+            }
+            let data = try ledger.dataCRC(of: device)
+            try encode { (e) throws(StreamUsageError) in
+                try e.frameDeviceDigest(device: device, dataCRC: data.crc, totalLength: data.total, in: buffer, at: start)
+            }
+        case .endOfDevice(let device, let total, let start):
+            let given: UInt64? = ledger == nil ? nil : total
+            try encode { (e) throws(StreamUsageError) in try e.frameEndOfDevice(device: device, totalLength: given, in: buffer, at: start) }
+        case .endOfStream(let start):
+            try encode { (e) throws(StreamUsageError) in try e.frameEndOfStream(in: buffer, at: start) }
+        }
+    }
+}
+
+/// What one channel moved, and how busy its writer was.
+public struct ChannelMetrics: Sendable, Hashable, Codable {
+    public var channel: Int
+    public var sink: String
+    /// Bytes written, header included.
+    public var bytes: UInt64 = 0
+    public var stateBytes: UInt64 = 0
+    public var records: UInt64 = 0
+    /// Hand-offs (batches of records) written.
+    public var batches: UInt64 = 0
+    /// Time sealing and writing; the rest of `elapsed` the writer waited for batches.
+    public var busy: Duration = .zero
+    public var elapsed: Duration = .zero
+    /// The NUMA node the writer thread was bound to, nil when it was not.
+    public var boundToNode: Int?
+
+    public var throughput: Double { elapsed.seconds > 0 ? Double(bytes) / elapsed.seconds : 0 }
+}
