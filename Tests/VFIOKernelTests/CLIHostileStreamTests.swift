@@ -3,56 +3,53 @@
 // could print, and text from a stream must never reach the terminal raw.
 import Foundation
 import Testing
-import VFIOBuffers
 import VFIOStream
 
 enum HostileStreams {
     /// A valid stream whose header (under 1 MiB) describes `devices` devices, each with
-    /// `attributes` mdev attributes, followed by an end-of-device record for each.
-    static func manyDevices(_ devices: Int, attributes: Int = 0, name: (Int) -> String = { "d\($0)" }) -> [UInt8] {
+    /// `attributes` mdev attributes, 16 bytes of state and its end.
+    static func manyDevices(_ devices: Int, attributes: Int = 0, name: (Int) -> String = { "d\($0)" }) throws -> [UInt8] {
         let descriptors = (0..<devices).map { i in
             DeviceDescriptor(
                 name: name(i), deviceAPI: "vfio-pci", driverName: "x", driverVersion: "1",
                 mdev: attributes == 0 ? nil : MdevDefinition(type: "t-1", attributes: Array(repeating: MdevAttribute(name: "a", value: "0"), count: attributes)),
                 migrationFlags: [.stopCopy])
         }
-        return encode(StreamHeader(creationTimeNanoseconds: 0, maxPayload: 4096, devices: descriptors), stateBytes: 16)
+        return try encode(StreamHeader(creationTimeNanoseconds: 0, maxPayload: 4096, devices: descriptors), stateBytes: 16)
     }
 
-    /// The header, then for every device `stateBytes` of stop-copy state (when not 0) and its
-    /// end, then the stream's end.
-    static func encode(_ header: StreamHeader, stateBytes: Int = 0) -> [UInt8] {
-        var encoder = StreamEncoder(header: header)
+    /// The header, then for every device `stateBytes` of stop-copy state (when not 0), its
+    /// digest and its end, then the stream's end.
+    static func encode(_ header: StreamHeader, stateBytes: Int = 0) throws -> [UInt8] {
+        var encoder = try StreamEncoder(header: header)
         var bytes = encoder.encodeHeader()
-        let buffer = IOBuffer(capacity: 4096)
         for i in header.devices.indices {
             if stateBytes > 0 {
-                buffer.write(Array(repeating: UInt8(i & 0xFF), count: stateBytes), at: StreamFormat.recordHeaderSize)
-                let record = encoder.frameDeviceState(device: i, phase: .stopCopy, payloadLength: stateBytes, in: buffer, at: 0)
-                bytes += buffer.bytes(0..<record.recordLength)
+                try encoder.appendDeviceState(
+                    device: i, phase: .stopCopy, payload: Array(repeating: UInt8(i & 0xFF), count: stateBytes), to: &bytes)
             }
-            let record = encoder.frameEndOfDevice(device: i, in: buffer, at: 0)
-            bytes += buffer.bytes(0..<record.recordLength)
+            try encoder.appendDeviceDigest(device: i, to: &bytes)
+            try encoder.appendEndOfDevice(device: i, to: &bytes)
         }
-        let end = encoder.frameEndOfStream(in: buffer, at: 0)
-        return bytes + buffer.bytes(0..<end.recordLength)
+        try encoder.appendEndOfStream(to: &bytes)
+        return bytes
     }
 
     /// The largest device count whose header stays within the 1 MiB limit (names of one
     /// width, so the header grows by the same bytes per device), each with `attributes`
     /// mdev attributes.
-    static func largestWithinHeaderLimit(attributes: Int = 0) -> [UInt8] {
+    static func largestWithinHeaderLimit(attributes: Int = 0) throws -> [UInt8] {
         let name = { (i: Int) in "d" + String(repeating: "0", count: 5 - String(i).count) + String(i) }
-        func size(_ n: Int) -> Int {
-            StreamHeader(creationTimeNanoseconds: 0, maxPayload: 4096, devices: (0..<n).map {
+        func size(_ n: Int) throws -> Int {
+            try StreamHeader(creationTimeNanoseconds: 0, maxPayload: 4096, devices: (0..<n).map {
                 DeviceDescriptor(
                     name: name($0), deviceAPI: "vfio-pci", driverName: "x", driverVersion: "1",
                     mdev: attributes == 0 ? nil : MdevDefinition(type: "t-1", attributes: Array(repeating: MdevAttribute(name: "a", value: "0"), count: attributes)),
                     migrationFlags: [.stopCopy])
             }).encoded().count
         }
-        let one = size(1), perDevice = size(2) - one
-        return manyDevices(1 + (StreamFormat.hardMaxHeaderLength - one) / perDevice, attributes: attributes, name: name)
+        let one = try size(1), perDevice = try size(2) - one
+        return try manyDevices(1 + (StreamFormat.hardMaxHeaderLength - one) / perDevice, attributes: attributes, name: name)
     }
 }
 
@@ -69,7 +66,7 @@ enum HostileStreams {
     @Test func inspectingAManyDeviceStreamStaysSmallInEveryOutput() throws {
         let dir = try TempDir()
         let file = dir.file("many.vfiomig")
-        let bytes = HostileStreams.largestWithinHeaderLimit()
+        let bytes = try HostileStreams.largestWithinHeaderLimit()
         try Data(bytes).write(to: URL(fileURLWithPath: file))
         #expect(bytes.count > 2_000_000, "a stream of \(bytes.count) bytes")
         try #require(try CLI.run(["verify", file]).status == 0, "the stream is valid")
@@ -97,7 +94,7 @@ enum HostileStreams {
     @Test func inspectingAStreamOfManyAttributesStaysSmall() throws {
         let dir = try TempDir()
         let file = dir.file("attributes.vfiomig")
-        try Data(HostileStreams.largestWithinHeaderLimit(attributes: 64)).write(to: URL(fileURLWithPath: file))
+        try Data(try HostileStreams.largestWithinHeaderLimit(attributes: 64)).write(to: URL(fileURLWithPath: file))
         for json in [true, false] {
             let result = try CLI.run(executable: CLI.binary, ["inspect", file] + (json ? ["--json"] : []), measurePeak: true)
             #expect(result.status == 0, "\(result.err)")
@@ -112,7 +109,7 @@ enum HostileStreams {
         let file = dir.file("long.vfiomig")
         let long = String(repeating: "v", count: 100_000)
         let attributes = (0..<1000).map { MdevAttribute(name: "attr", value: "\($0)") }
-        try Data(HostileStreams.encode(StreamHeader(creationTimeNanoseconds: 0, maxPayload: 4096, writer: long, devices: [
+        try Data(try HostileStreams.encode(StreamHeader(creationTimeNanoseconds: 0, maxPayload: 4096, writer: long, devices: [
             DeviceDescriptor(name: long, deviceAPI: "vfio-pci", driverName: "x", driverVersion: "1",
                              mdev: MdevDefinition(type: "t-1", attributes: attributes), migrationFlags: [.stopCopy],
                              vendorCompatibility: long),
@@ -134,7 +131,7 @@ enum HostileStreams {
         let dir = try TempDir()
         let file = dir.file("esc.vfiomig")
         let evil = "\u{1B}]0;pwned\u{07}\u{1B}[2J\u{9B}31m\u{202E}txt\nfake line"
-        try Data(HostileStreams.encode(StreamHeader(
+        try Data(try HostileStreams.encode(StreamHeader(
             creationTimeNanoseconds: 0, maxPayload: 4096, host: HostIdentity(hostName: evil, kernelRelease: evil), writer: evil,
             devices: [DeviceDescriptor(
                 name: evil, deviceAPI: "vfio-pci", driverName: evil, driverVersion: evil,

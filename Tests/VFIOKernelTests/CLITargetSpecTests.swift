@@ -2,7 +2,6 @@
 // a VF's identity, and names no sysfs could hold refused.
 import Foundation
 import Testing
-import VFIOBuffers
 import VFIOStream
 
 @Suite(.serialized) struct CLITargetSpecTests {
@@ -63,7 +62,7 @@ import VFIOStream
         ])
         let dir = try TempDir()
         let file = dir.file("gpu.vfiomig")
-        try Data(HostileStreams.encode(header)).write(to: URL(fileURLWithPath: file))
+        try Data(try HostileStreams.encode(header)).write(to: URL(fileURLWithPath: file))
         let spec = try CLI.run(["target-spec", file, "--sysfs-root", fake.root, "--json"])
         #expect(spec.status == 0, "\(spec.err)")
         try CLI.validate(spec.out, against: "target-spec")
@@ -96,7 +95,7 @@ import VFIOStream
     @Test func namesNoSysfsCouldHoldAreRefused() throws {
         let dir = try TempDir()
         let file = dir.file("bad-type.vfiomig")
-        try Data(HostileStreams.encode(StreamHeader(creationTimeNanoseconds: 0, maxPayload: 4096, devices: [
+        try Data(try HostileStreams.encode(StreamHeader(creationTimeNanoseconds: 0, maxPayload: 4096, devices: [
             DeviceDescriptor(name: "x", deviceAPI: "vfio-pci", driverName: "x", driverVersion: "1",
                              mdev: MdevDefinition(type: "../../../../etc/passwd"), migrationFlags: [.stopCopy]),
         ]))).write(to: URL(fileURLWithPath: file))
