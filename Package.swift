@@ -30,6 +30,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The CLI's logging (levels, stderr); the libraries do not log.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Documentation only (`swift package generate-documentation`); nothing links it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -87,6 +89,7 @@ let package = Package(
             dependencies: [
                 "VFIOMigration", "VFIOMockDevices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "tools/vfio-migrate"
         ),

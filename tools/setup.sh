@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian 12: libnuma-dev for the engine, libssl-dev
-# (and the openssl tool, which regenerates the TLS test credentials) for the transport, and with
-# --guest the packages the real-kernel guest tests use (QEMU, busybox, cpio, xz, zstd).
+# (and the openssl tool, which regenerates the TLS test credentials) for the transport; python3
+# with jsonschema (the CLI tests validate its JSON against docs/schemas) and mdevctl (they
+# check target-spec's definitions with it); and with --guest the packages the real-kernel
+# guest tests use (QEMU, busybox, cpio, xz, zstd).
 # Swift itself (6.1 or newer) must already be on PATH.
 set -euo pipefail
-packages=(libnuma-dev pkg-config libssl-dev openssl)
+packages=(libnuma-dev pkg-config libssl-dev openssl python3 python3-jsonschema mdevctl)
 if [ "${1:-}" = "--guest" ]; then
   packages+=(qemu-system-x86 busybox-static cpio xz-utils zstd kmod gcc make bc flex bison libelf-dev)
 fi

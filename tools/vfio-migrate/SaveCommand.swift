@@ -1,10 +1,25 @@
 import ArgumentParser
-import VFIOCore
+import Foundation
 import VFIOMigration
 
 struct SaveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "save", abstract: "Save devices' migration state into a stream file (or stdout).")
+        commandName: "save",
+        abstract: "Save devices' migration state into a stream file (or standard output).",
+        discussion: """
+            Pre-copy while the devices run (when all of them offer PRE_COPY), then every device
+            quiesces (P2P) before any enters STOP_COPY. With --target, the targets'
+            compatibility is checked before the sources stop; a mismatch returns the sources to
+            RUNNING and exits 3. The file appears only once the save completed: a failed save
+            removes what it wrote and says so. Progress goes to standard error (live on a
+            terminal, one summary line otherwise, none with --quiet).
+
+            Examples:
+              vfio-migrate save 0000:3b:00.2 -o vf.vfiomig
+              vfio-migrate save 0000:3b:00.2 0000:3b:00.3 -o pair.vfiomig --after stop
+              vfio-migrate save 0000:3b:00.2 -o - | ssh target vfio-migrate load 0000:5e:00.2 -i -
+              vfio-migrate save 'mock:a?state=64MiB' -o a.vfiomig --target 'mock:b?state=64MiB'
+            """)
 
     @Argument(help: "Devices to save, in stream order.") var devices: [String]
     @Option(name: [.short, .long], help: "Stream file, or - for standard output.") var output: String
@@ -13,26 +28,57 @@ struct SaveCommand: ParsableCommand {
     @Option(help: "Bytes per chunk (e.g. 1MiB).") var chunkSize = "1MiB"
     @Option(help: "State the devices are left in: running (a capture) or stop (a migration).") var after = "running"
     @OptionGroup var environment: EnvironmentOptions
-    @Flag(help: "Print the report as JSON (to stderr when the stream goes to stdout).") var json = false
+    @OptionGroup var common: CommonOptions
+
+    struct Result: Encodable {
+        var stream: String
+        var streamBytes: UInt64
+        var after: String
+        var report: SaveReport
+    }
 
     func run() throws {
-        try reporting {
+        try execute(common) { invocation in
+            guard !devices.isEmpty else { throw CLIFailure(.usage, "name at least one device to save") }
             guard let final = MigrationState(name: after), final == .running || final == .stop else {
-                throw CLIError(message: "--after takes running or stop", code: .usage)
+                throw CLIFailure(.usage, "--after takes running or stop")
             }
             let env = environment.make()
             let sources = try devices.map { try env.open($0) }
             let targets = try target.isEmpty ? nil : target.map { try env.open($0) }
             let options = SaveOptions(chunkSize: try parseSize(chunkSize), preCopy: !noPreCopy)
-            let report = try Migration.save(
-                sources, to: output, options: options, leaving: final == .running ? .running : .stopped, checkingTargets: targets).report
-            if output == "-" { return }
-            if json { return try printJSON(report) }
-            for d in report.devices {
-                print("\(d.name): \(formatBytes(d.totalBytes)) in \(d.chunks) chunks (pre-copy \(formatBytes(d.preCopyBytes)), stop-copy \(formatBytes(d.stopCopyBytes)))")
+            invocation.logger.info("saving \(sources.count) device(s) to \(output)", metadata: ["chunk": "\(options.chunkSize)"])
+
+            let progress = invocation.progress("saving")
+            let file = try FileChannel.creating(output)
+            let sink = TappedSink(file, tap: StreamTap(progress: progress, channel: file.name))
+            let report: SaveReport
+            do throws(VFIOError) {
+                report = try Migration.save(
+                    sources, to: sink, options: options, leaving: final == .running ? .running : .stopped,
+                    checkingTargets: targets).report
+                try file.commit()
+            } catch {
+                progress.abandon()
+                var failure = error.withFailoverHint(for: sources)
+                if let note = file.discard() { failure.message += " (\(note))" }
+                throw failure
             }
-            print("pre-copy rounds \(report.rounds.count)\(report.converged == true ? " (converged)" : ""), downtime \(formatDuration(report.timings.downtime))")
-            print("wrote \(output); devices left in \(final)")
+            progress.finish("saved \(report.devices.count) device(s): \(formatBytes(report.totalBytes)) in \(formatSeconds(progress.elapsedSeconds)) (\(formatRate(bytes: report.totalBytes, seconds: progress.elapsedSeconds))), downtime \(formatDuration(report.timings.downtime))")
+
+            // The stream may own standard output; the report then goes to standard error.
+            let toStandardError = output == "-"
+            if common.json {
+                let data = try JSONOutput.encode(Result(stream: output, streamBytes: file.bytesWritten, after: final.description, report: report))
+                return Console.raw(data + Data("\n".utf8), toStandardError: toStandardError)
+            }
+            var lines: [String] = []
+            for d in report.devices {
+                lines.append("\(shown(d.name)): \(formatBytes(d.totalBytes)) in \(d.chunks) chunks (pre-copy \(formatBytes(d.preCopyBytes)), stop-copy \(formatBytes(d.stopCopyBytes)))")
+            }
+            lines.append("pre-copy rounds \(report.rounds.count)\(report.converged == true ? " (converged)" : ""), downtime \(formatDuration(report.timings.downtime))")
+            lines.append("wrote \(shown(output)) (\(formatBytes(file.bytesWritten))); devices left in \(final)")
+            if toStandardError { Console.err(lines.joined(separator: "\n")) } else { Console.out(lines.joined(separator: "\n")) }
         }
     }
 }

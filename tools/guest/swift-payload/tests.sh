@@ -31,6 +31,42 @@ if [ "$CLI_CHECKS" = 1 ]; then
     guest_test cli-bar-equal test "$crc1" = "$crc2"
     guest_test cli-inspect ./vfio-migrate inspect "$state"
     guest_test cli-verify ./vfio-migrate verify "$state"
+    # list --json: the test mdevs are migratable, edu is not (no migration feature). The JSON
+    # is pretty-printed with sorted keys: a device's "name" comes before its verdict's
+    # "status", and blocker kinds are the only "kind" values starting with "no".
+    ./vfio-migrate list --json >/tmp/list.json
+    guest_test cli-list-json test -s /tmp/list.json
+    verdict_of() {
+        awk -v dev="$1" '/"name" : "/ { split($0, a, "\""); name = a[4] }
+            /"status" : "/ && name == dev { split($0, a, "\""); print a[4]; exit }' /tmp/list.json
+    }
+    blockers_of() {
+        awk -v dev="$1" '/"name" : "/ { split($0, a, "\""); name = a[4] }
+            name == dev && /"kind" : "no/ { split($0, a, "\""); print a[4] }' /tmp/list.json
+    }
+    echo "list: $MDEV1 $(verdict_of "$MDEV1"), $MDEV2 $(verdict_of "$MDEV2"), edu $(verdict_of "$VFIO_TEST_EDU") ($(blockers_of "$VFIO_TEST_EDU"))"
+    guest_test cli-list-mdev1-migratable test "$(verdict_of "$MDEV1")" = migratable
+    guest_test cli-list-mdev2-migratable test "$(verdict_of "$MDEV2")" = migratable
+    guest_test cli-list-edu-not-migratable test "$(verdict_of "$VFIO_TEST_EDU")" = not-migratable
+    guest_test cli-list-edu-reason test "$(blockers_of "$VFIO_TEST_EDU")" = no-migration-feature
+
+    # target-spec of device 1's stream: the parent is found (the only one offering the type),
+    # the printed sysfs command creates the device, the stream loads into it, BAR0 matches.
+    MDEV4=6a1c1a9e-0004-4c57-9d6e-7e5700000004
+    ./vfio-migrate target-spec "$state" --uuid "$MDEV4" >/tmp/target-spec.txt
+    cat /tmp/target-spec.txt
+    ./vfio-migrate target-spec "$state" --uuid "$MDEV4" --json >/tmp/target-spec.json
+    guest_test cli-target-spec-type grep -q '"mdev_type" : "vfio_testdev-1"' /tmp/target-spec.json
+    guest_test cli-target-spec-parent grep -q '"parent" : "vfio_testdev"' /tmp/target-spec.json
+    create=$(grep "mdev_supported_types/.*/create" /tmp/target-spec.txt)
+    guest_test cli-target-spec-create sh -c "$create"
+    guest_test cli-target-spec-exists test -d "/sys/bus/mdev/devices/$MDEV4"
+    guest_test cli-target-spec-load ./vfio-migrate load "$MDEV4" --input "$state"
+    crc4=$(cat "$(hooks "$MDEV4")/bar_crc32")
+    echo "BAR0 CRC-32: device 1 $crc1, target-spec device $crc4"
+    guest_test cli-target-spec-bar-equal test "$crc1" = "$crc4"
+    echo 1 >"/sys/bus/mdev/devices/$MDEV4/remove"
+
     if [ -n "${VFIO_TEST_MDEV_FOREIGN:-}" ]; then
         # a type-2 device must be refused by the compatibility check, before RESUMING
         guest_test cli-foreign-refused sh -c "! ./vfio-migrate load $VFIO_TEST_MDEV_FOREIGN --input $state"
