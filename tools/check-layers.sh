@@ -20,7 +20,7 @@ declare -A allowed=(
   [VFIOMock]="VFIOCore VFIOSyscalls VFIOBuffers VFIOStream SystemPackage Foundation Synchronization Dispatch"
   [VFIOMigration]="VFIOCore VFIOKernel VFIOStream VFIOSyscalls VFIOBuffers SystemPackage Foundation Synchronization"
   [VFIOMockDevices]="VFIOMigration VFIOCore VFIOKernel VFIOMock VFIOStream VFIOBuffers Foundation Synchronization"
-  [tools/vfio-migrate]="ArgumentParser Foundation VFIOMigration VFIOMockDevices VFIOCore VFIOKernel VFIOStream VFIOBuffers"
+  [tools/vfio-migrate]="ArgumentParser Logging Foundation VFIOMigration VFIOMockDevices VFIOCore VFIOKernel VFIOStream VFIOBuffers"
   [tools/fuzz/Sources]="VFIOStream VFIOBuffers CLibFuzzer Foundation"
   [Examples]="Foundation Glibc Synchronization Dispatch VFIOMigration VFIOMockDevices"
 )
