@@ -60,8 +60,8 @@ private func reseal(_ bytes: inout [UInt8], messageAt at: Int) {
     @Test func targetSideMatchesTheIndependentWriter() throws {
         let golden = try Fixtures.hex("control-target.hex")
         let messages: [ControlMessage] = [
-            .accept(accepted), .switchoverAck(device: 0, epoch: 1, offset: 8), .loaded(deviceCount: 1, totalStateBytes: 13),
-            .committed(.running),
+            .accept(accepted), .switchoverAck(device: 0, epoch: 1, offset: 8), .loaded(deviceCount: 1, totalStateBytes: 13, validationNanoseconds: 2_500_000),
+            .committed(.running, resumeNanoseconds: 700_000),
         ]
         #expect(try targetBytes(messages) == golden)
         #expect(try decodeAll(golden, as: .source) == messages)
@@ -76,7 +76,7 @@ private func reseal(_ bytes: inout [UInt8], messageAt at: Int) {
 
     @Test func aRoleSendsOnlyItsOwnMessages() throws {
         var source = ControlEncoder(role: .source)
-        #expect(throws: StreamUsageError.self) { try source.encode(.loaded(deviceCount: 1, totalStateBytes: 0)) }
+        #expect(throws: StreamUsageError.self) { try source.encode(.loaded(deviceCount: 1, totalStateBytes: 0, validationNanoseconds: 0)) }
         #expect(source.sequence == 0, "a refused message changes nothing")
         var target = ControlEncoder(role: .target)
         #expect(throws: StreamUsageError.self) { try target.encode(.commit) }
@@ -118,7 +118,7 @@ private func reseal(_ bytes: inout [UInt8], messageAt at: Int) {
     }
 
     @Test func framingIsChecked() throws {
-        let good = try targetBytes([.loaded(deviceCount: 1, totalStateBytes: 5), .committed(.stopped)])
+        let good = try targetBytes([.loaded(deviceCount: 1, totalStateBytes: 5, validationNanoseconds: 3), .committed(.stopped, resumeNanoseconds: 0)])
         var bytes = good
         bytes[16 + 4] = 0xFF; bytes[16 + 5] = 0xFF; bytes[16 + 6] = 0xFF; bytes[16 + 7] = 0x7F
         #expect(refusal(bytes)?.kind == .payloadTooLarge(length: 0x7FFF_FFFF, limit: ControlFormat.maxPayload), "before any read")
@@ -138,26 +138,26 @@ private func reseal(_ bytes: inout [UInt8], messageAt at: Int) {
         bytes.storeLittleEndian(UInt32(1), at: 28)
         reseal(&bytes, messageAt: 16)
         #expect(refusal(bytes)?.kind == .sequenceMismatch(expected: 0, found: 1))
-        #expect(refusal(Array(good.dropLast(3)))?.kind == .truncated(needed: 16 + 8, available: 16 + 5))
+        #expect(refusal(Array(good.dropLast(3)))?.kind == .truncated(needed: 16 + 16, available: 16 + 13))
         #expect(refusal(Array(good.prefix(16 + 10)))?.kind == .truncated(needed: 16, available: 10))
     }
 
     @Test func unknownTypesAreSkippedOnlyWhenMarked() throws {
-        var bytes = try targetBytes([.loaded(deviceCount: 1, totalStateBytes: 5), .committed(.stopped)])
+        var bytes = try targetBytes([.loaded(deviceCount: 1, totalStateBytes: 5, validationNanoseconds: 3), .committed(.stopped, resumeNanoseconds: 0)])
         bytes[16] = 0x40
         reseal(&bytes, messageAt: 16)
         #expect(refusal(bytes)?.kind == .unsupportedType(0x40))
         bytes[18] = 1  // SKIPPABLE
         reseal(&bytes, messageAt: 16)
-        #expect(try decodeAll(bytes, as: .source) == [.committed(.stopped)], "skipped, and it still counted in the sequence")
+        #expect(try decodeAll(bytes, as: .source) == [.committed(.stopped, resumeNanoseconds: 0)], "skipped, and it still counted in the sequence")
     }
 
     @Test func aMessageOfTheWrongSenderIsRefused() throws {
         // A target's bytes that carry a commit (only sources send it), sealed correctly.
-        var bytes = try targetBytes([.committed(.stopped)])
+        var bytes = try targetBytes([.committed(.stopped, resumeNanoseconds: 0)])
         bytes[16] = UInt8(ControlMessageType.commit.rawValue)
         bytes.storeLittleEndian(UInt32(0), at: 20)
-        bytes.removeLast(8)
+        bytes.removeLast(16)
         reseal(&bytes, messageAt: 16)
         #expect(refusal(bytes)?.kind == .wrongSender(.commit))
     }
@@ -170,11 +170,11 @@ private func reseal(_ bytes: inout [UInt8], messageAt at: Int) {
             reseal(&bytes, messageAt: 16)
             return refusal(bytes)
         }
-        #expect(try edited(.loaded(deviceCount: 1, totalStateBytes: 5)) { $0.append(0) }?.kind
-                == .invalidPayloadLength(.loaded, length: 17, expected: "16"))
-        #expect(try edited(.loaded(deviceCount: 1, totalStateBytes: 5)) { $0[32 + 4] = 1 }?.kind == .reservedNotZero)
+        #expect(try edited(.loaded(deviceCount: 1, totalStateBytes: 5, validationNanoseconds: 3)) { $0.append(0) }?.kind
+                == .invalidPayloadLength(.loaded, length: 25, expected: "24"))
+        #expect(try edited(.loaded(deviceCount: 1, totalStateBytes: 5, validationNanoseconds: 3)) { $0[32 + 4] = 1 }?.kind == .reservedNotZero)
         #expect(try edited(.switchoverAck(device: 1, epoch: 1, offset: 0)) { $0[32 + 2] = 1 }?.kind == .reservedNotZero)
-        #expect(try edited(.committed(.running)) { $0[32] = 9 }?.kind == .unknownCode(.committed, 9))
+        #expect(try edited(.committed(.running, resumeNanoseconds: 0)) { $0[32] = 9 }?.kind == .unknownCode(.committed, 9))
         #expect(try edited(.refuse(.limits, reason: "x")) { $0[32] = 0 }?.kind == .unknownCode(.refuse, 0))
         #expect(try edited(.refuse(.limits, reason: "x")) { $0.removeLast(2) }?.kind
                 == .invalidPayloadLength(.refuse, length: 3, expected: "at least 4"))
@@ -208,7 +208,7 @@ private func reseal(_ bytes: inout [UInt8], messageAt at: Int) {
 
     @Test func everyTruncationOfAGoodConversationIsRefused() throws {
         let good = try targetBytes([
-            .accept(accepted), .switchoverAck(device: 0, epoch: 1, offset: 8), .loaded(deviceCount: 1, totalStateBytes: 13), .committed(.running),
+            .accept(accepted), .switchoverAck(device: 0, epoch: 1, offset: 8), .loaded(deviceCount: 1, totalStateBytes: 13, validationNanoseconds: 9), .committed(.running, resumeNanoseconds: 1),
         ])
         var boundaries: Set<Int> = [16]
         var at = 16

@@ -119,20 +119,20 @@ public struct ControlDecoder: Sendable {
             guard payload.u16(2) == 0 else { throw ControlError(offset: offset, kind: .reservedNotZero) }
             return .switchoverAck(device: payload.u16(0), epoch: payload.u32(4), offset: payload.u64(8))
         case .loaded:
-            try length(16)
+            try length(24)
             guard payload.u32(4) == 0 else { throw ControlError(offset: offset, kind: .reservedNotZero) }
-            return .loaded(deviceCount: payload.u32(0), totalStateBytes: payload.u64(8))
+            return .loaded(deviceCount: payload.u32(0), totalStateBytes: payload.u64(8), validationNanoseconds: payload.u64(16))
         case .failed:
             return .failed(reason: try text(from: 0))
         case .commit:
             try length(0)
             return .commit
         case .committed:
-            try length(8)
+            try length(16)
             guard payload.u32(4) == 0 else { throw ControlError(offset: offset, kind: .reservedNotZero) }
             let raw = payload.u32(0)
             guard let state = CommittedState(rawValue: raw) else { throw ControlError(offset: offset, kind: .unknownCode(type, raw)) }
-            return .committed(state)
+            return .committed(state, resumeNanoseconds: payload.u64(8))
         }
     }
 

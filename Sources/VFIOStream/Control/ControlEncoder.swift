@@ -56,17 +56,19 @@ public struct ControlEncoder: Sendable {
             bytes.appendLittleEndian(UInt16(0))
             bytes.appendLittleEndian(epoch)
             bytes.appendLittleEndian(offset)
-        case .loaded(let deviceCount, let totalStateBytes):
+        case .loaded(let deviceCount, let totalStateBytes, let validation):
             bytes.appendLittleEndian(deviceCount)
             bytes.appendLittleEndian(UInt32(0))
             bytes.appendLittleEndian(totalStateBytes)
+            bytes.appendLittleEndian(validation)
         case .failed(let reason):
             bytes.append(contentsOf: Self.bounded(reason))
         case .commit:
             break
-        case .committed(let state):
+        case .committed(let state, let resume):
             bytes.appendLittleEndian(state.rawValue)
             bytes.appendLittleEndian(UInt32(0))
+            bytes.appendLittleEndian(resume)
         }
         return bytes
     }

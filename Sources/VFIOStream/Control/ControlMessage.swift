@@ -42,14 +42,15 @@ public enum ControlMessage: Sendable, Equatable {
     /// Target: device `device` has loaded its pre-copy initial data, up to `offset` of its data
     /// stream, for the `epoch`-th time (a REINIT starts a new epoch).
     case switchoverAck(device: UInt16, epoch: UInt32, offset: UInt64)
-    /// Target: every channel ended, every check passed and every device left RESUMING.
-    case loaded(deviceCount: UInt32, totalStateBytes: UInt64)
+    /// Target: every channel ended, every check passed and every device left RESUMING (which
+    /// took `validationNanoseconds`: the devices' own check of what they received).
+    case loaded(deviceCount: UInt32, totalStateBytes: UInt64, validationNanoseconds: UInt64)
     /// Target: the load failed; its devices were reset (the text says where they are).
     case failed(reason: String)
     /// Source: its devices are stopped for good; the target may run.
     case commit
-    /// Target: took the commit; where its devices are now.
-    case committed(CommittedState)
+    /// Target: took the commit; where its devices are now, and how long resuming them took.
+    case committed(CommittedState, resumeNanoseconds: UInt64)
 
     public var type: ControlMessageType {
         switch self {
