@@ -90,7 +90,11 @@ public final class ReceiveSession: @unchecked Sendable {
             // Nothing here is the source's to keep: reset the targets and say so.
             let failure = load.phase == .aborted ? error : load.failed(error)
             if load.phase != .running {
-                try? control.send(.failed(reason: "\(failure.message); target devices: \(failure.outcomes.map(\.description).joined(separator: ", "))"))
+                var reason = failure.message
+                if let errno = failure.errno { reason += " (\(errno))" }
+                if let device = failure.device { reason += " on \(device)" }
+                reason += "; target devices: \(failure.outcomes.map(\.description).joined(separator: ", "))"
+                try? control.send(.failed(reason: reason))
             }
             throw failure
         }

@@ -367,7 +367,12 @@ public final class SendSession: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard listening else { return }
-        let deadline = limit.map { Date(timeIntervalSinceNow: $0.seconds) } ?? .distantFuture
+        // (Foundation's wait(until: .distantFuture) overflows on Linux: wait() without a limit.)
+        guard let limit else {
+            while !listenerEnded { condition.wait() }
+            return
+        }
+        let deadline = Date(timeIntervalSinceNow: limit.seconds)
         while !listenerEnded {
             if !condition.wait(until: deadline) { return }
         }
