@@ -29,6 +29,8 @@ struct ReceiveCommand: ParsableCommand {
     @Option(help: "Largest record accepted (the receive buffer per channel, e.g. 16MiB).") var maxPayload = "16MiB"
     @Option(help: "Most data channels accepted.") var maxChannels = 16
     @Option(help: "Seconds to wait for the source's commit after confirming the load.") var commitTimeout = 60.0
+    @Option(help: "Seconds a new connection has to complete its TLS handshake and send its proposal; one that has not is dropped and the next is served.")
+    var authenticationTimeout = 5.0
     @OptionGroup var transport: TransportOptions
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var common: CommonOptions
@@ -57,8 +59,9 @@ struct ReceiveCommand: ParsableCommand {
                 maxPayload: try parseSize(maxPayload), maxChannels: maxChannels,
                 handshakeTimeout: try transport.duration(transport.handshakeTimeout, "handshake-timeout"),
                 idleTimeout: try transport.duration(transport.idleTimeout, "idle-timeout"),
-                commitTimeout: try transport.duration(commitTimeout, "commit-timeout"))
-            let acceptor = try TCPAcceptor(listeningOn: address, security: security)
+                commitTimeout: try transport.duration(commitTimeout, "commit-timeout"),
+                authenticationTimeout: try transport.duration(authenticationTimeout, "authentication-timeout"))
+            let acceptor = try TCPAcceptor(listeningOn: address, security: security, authenticationTimeout: options.authenticationTimeout)
             defer { acceptor.close() }
             let bound = address.host.contains(":") ? "[\(address.host)]:\(acceptor.port)" : "\(address.host):\(acceptor.port)"
             Console.err("listening on \(bound)")

@@ -34,6 +34,8 @@ public final class ReceiveSession: @unchecked Sendable {
     private var acknowledged: [Int] = []
     /// Set once `loaded` went out: from then on a failure must not discard the loaded state.
     private var loadConfirmed = false
+    /// Refuses later connections while this migration runs.
+    private var busy: BusyResponder?
 
     public init(devices: [VFIODevice], acceptor: any TransferAccepting, options: ReceiveOptions = ReceiveOptions(), cancellation: MigrationCancellation? = nil) {
         self.devices = devices
@@ -50,6 +52,7 @@ public final class ReceiveSession: @unchecked Sendable {
         let key = cancellation?.register { [weak self] in self?.interruptAll() }
         defer {
             if let key { cancellation?.unregister(key) }
+            busy?.stop()
             control?.close()
             for channel in channels { channel.close() }
         }
@@ -117,9 +120,12 @@ public final class ReceiveSession: @unchecked Sendable {
                 throw error
             }
             do throws(VFIOError) {
-                try channel.setIdleTimeout(min(left, options.handshakeTimeout))
+                // A source proposes as soon as it connects; a connection that says nothing
+                // must not hold the listener until the deadline.
+                let wait = min(left, options.authenticationTimeout)
+                try channel.setIdleTimeout(wait)
                 let control = try ControlConnection(channel, role: .target)
-                let message = try control.receive(expecting: "waiting for the source's proposal", timeout: left)
+                let message = try control.receive(expecting: "waiting for the source's proposal", timeout: wait)
                 guard case .propose(let header) = message else {
                     throw VFIOError(.streamCorrupt, "the first message was \(message.type), not a proposal", device: channel.name)
                 }
@@ -170,6 +176,7 @@ public final class ReceiveSession: @unchecked Sendable {
         try control.send(.accept(answer))
 
         let readers = try acceptChannels(of: expected, count: Int(proposal.channel?.count ?? 1), nonce: nonce, until: deadline)
+        busy = BusyResponder(acceptor: acceptor, answeringWithin: options.authenticationTimeout) { [weak self] in self?.note($0) }
         for reader in readers { try (reader.source as? ConnectionChannel)?.setIdleTimeout(options.idleTimeout) }
         let input = try ParallelStreamInput(readers: readers, migrationID: nonce)
         let node = options.node ?? devices.first?.identity.numaNode
@@ -197,6 +204,7 @@ public final class ReceiveSession: @unchecked Sendable {
         if final == .running { try load.resume() }
         let resumed = load.report.timings.resume
         try? control.send(.committed(final == .running ? .running : .stopped, resumeNanoseconds: resumed.wholeNanoseconds))
+        busy?.stop()
         return ReceiveResult(
             report: load.report, header: input.header, metrics: metrics, rejectedConnections: lock.withLock { rejected },
             acknowledgements: lock.withLock { acknowledged }, final: final)

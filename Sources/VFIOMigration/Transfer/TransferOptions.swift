@@ -62,13 +62,17 @@ public struct ReceiveOptions: Sendable {
     public var handshakeTimeout: Duration
     public var idleTimeout: Duration
     public var commitTimeout: Duration
+    /// How long a new control connection may take to send its proposal; one that has not is
+    /// dropped and the next is served (with TCPAcceptor's own deadline for the TLS handshake,
+    /// a connection that does not identify itself holds the listener only this long).
+    public var authenticationTimeout: Duration
     /// NUMA node for the receive buffers and reader threads (nil: the first device's).
     public var node: Int?
 
     public init(
         maxPayload: Int = 16 << 20, maxChannels: Int = 16, acceptsNoRecordChecksums: Bool? = nil,
         handshakeTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(60), commitTimeout: Duration = .seconds(60),
-        node: Int? = nil
+        authenticationTimeout: Duration = .seconds(5), node: Int? = nil
     ) {
         self.maxPayload = min(max(maxPayload, StreamFormat.minimumMaxPayload), StreamFormat.hardMaxPayload)
         self.maxChannels = max(1, maxChannels)
@@ -76,6 +80,7 @@ public struct ReceiveOptions: Sendable {
         self.handshakeTimeout = handshakeTimeout
         self.idleTimeout = idleTimeout
         self.commitTimeout = commitTimeout
+        self.authenticationTimeout = authenticationTimeout
         self.node = node
     }
 }

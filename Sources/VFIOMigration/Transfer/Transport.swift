@@ -65,15 +65,24 @@ public struct TCPConnector: TransferConnecting {
 public final class TCPAcceptor: TransferAccepting, @unchecked Sendable {
     public let listener: TCPListener
     public let security: TransportSecurity
+    /// How long a new connection may take over its TLS handshake (at most; a shorter
+    /// deadline in the context wins). Connections are authenticated one after another, so
+    /// each one that never completes holds up the next for this long: a few seconds, well
+    /// below a sender's own handshake deadline, so a real sender queued behind one survives.
+    public let authenticationTimeout: Duration
 
     /// Listens on `address` (port 0: any free port, see `port`).
-    public init(listeningOn address: NetworkAddress, security: TransportSecurity, options: TCPOptions = TCPOptions()) throws(VFIOError) {
+    public init(
+        listeningOn address: NetworkAddress, security: TransportSecurity, options: TCPOptions = TCPOptions(),
+        authenticationTimeout: Duration = .seconds(5)
+    ) throws(VFIOError) {
         do {
             listener = try TCPListener.bind(address, options: options)
         } catch {
             throw ConnectionChannel.failure(error, "cannot listen on \(address)", "tcp \(address)")
         }
         self.security = security
+        self.authenticationTimeout = authenticationTimeout
     }
 
     public var port: UInt16 { listener.port }
@@ -85,7 +94,9 @@ public final class TCPAcceptor: TransferAccepting, @unchecked Sendable {
             let tcp = try listener.accept(timeout: timeout)
             switch security {
             case .insecure: return ConnectionChannel(tcp)
-            case .tls(let context): return ConnectionChannel(try TLSConnection(over: tcp, context: context))
+            case .tls(let context):
+                let deadline = min(authenticationTimeout, context.configuration.handshakeTimeout)
+                return ConnectionChannel(try TLSConnection(over: tcp, context: context, handshakeTimeout: deadline))
             }
         } catch {
             throw ConnectionChannel.failure(error, "no connection accepted on \(listener.localAddress)", description)
