@@ -121,7 +121,13 @@ public final class SendSession: @unchecked Sendable {
             acks = AckLedger(preCopy: agreed.devices.map { $0.migrationFlags.contains(.preCopy) })
             return agreed
         case .refuse(let code, let reason):
-            var error = VFIOError(code == .incompatible ? .streamIncompatible : .invalidArgument, "the target refused the migration (\(code)): \(reason)", device: control.name)
+            // A busy or unprepared target is no fault of this command line: not a usage error.
+            let kind: VFIOError.Code = switch code {
+            case .incompatible: .streamIncompatible
+            case .targetUnavailable: .busy
+            default: .invalidArgument
+            }
+            var error = VFIOError(kind, "the target refused the migration (\(code)): \(reason)", device: control.name)
             if code == .checksums { error.hint = "use TLS (the default), or --checksum on" }
             throw error
         default:
