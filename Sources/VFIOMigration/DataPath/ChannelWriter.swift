@@ -43,8 +43,11 @@ final class ChannelWriter: @unchecked Sendable {
         buffer.write(bytes, at: 0)
         try sink.write(buffer, 0..<bytes.count)
         metrics.bytes += UInt64(bytes.count)
-        let thread = Thread { [self] in run() }
-        thread.name = "vfio-channel-\(index)"
+        let name = ThreadNames.name("tx\(index)", encoder.header.migrationID)
+        let thread = Thread { [self] in
+            ThreadNames.nameCurrent(name)
+            run()
+        }
         started = true
         thread.start()
     }
