@@ -106,19 +106,25 @@ public final class Type1DirtyTracker: DirtyPageTracker {
 
     // MARK: pieces
 
-    struct Piece: Equatable {
-        var region: Int
-        var range: DMARange
+    /// One GET_BITMAP (or unmap) range and the region it lies in.
+    package struct Piece: Equatable, Sendable {
+        package var region: Int
+        package var range: DMARange
     }
 
     static func words(_ pages: UInt64) -> Int { Int((pages + 63) / 64) }
 
-    /// The GET_BITMAP ranges of container `c`: its mappings grouped, per region, into runs that
-    /// never cut a mapping and whose bitmaps stay within the capability's cap. A region the
-    /// container knows no mappings of (the VMM mapped it itself) is read whole when it fits.
     func pieces(container c: Int, within limit: DMARange? = nil) throws(VFIOError) -> [Piece] {
-        let pageSize = geometry[c].pageSize, cap = geometry[c].maxPages
-        let known = containers[c].mappings
+        try Self.plan(mappings: containers[c].mappings, memory: memory, pageSize: geometry[c].pageSize, maxPages: geometry[c].maxPages, within: limit)
+    }
+
+    /// The GET_BITMAP ranges for `mappings`: grouped, per region, into runs that never cut a
+    /// mapping and whose bitmaps stay within `maxPages` bits. A region with no known mappings
+    /// (the VMM mapped it itself) is read whole when it fits. With `limit`, only the mappings
+    /// inside it (an unmap).
+    package static func plan(
+        mappings known: [DMARange], memory: GuestMemory, pageSize: UInt64, maxPages cap: UInt64, within limit: DMARange? = nil
+    ) throws(VFIOError) -> [Piece] {
         var result: [Piece] = []
         for (index, region) in memory.regions.enumerated() {
             if let limit, limit.end <= region.iova || limit.iova >= region.end { continue }
