@@ -13,6 +13,7 @@ final class ChannelWriter: @unchecked Sendable {
     let queue: HandoffQueue<Batch>
     private let pool: BufferPool
     private var encoder: StreamEncoder
+    private var packer = PagePacker()
     private let done = DispatchSemaphore(value: 0)
     private var joined = false
     private var started = false
@@ -62,9 +63,13 @@ final class ChannelWriter: @unchecked Sendable {
         do throws(VFIOError) {
             while let batch = try queue.take() {
                 let busy = clock.now
-                try seal(batch)
-                try sink.write(batch.buffer, 0..<batch.used)
-                metrics.bytes += UInt64(batch.used)
+                if let slices = try seal(batch) {
+                    try sink.write(gathering: slices)
+                    metrics.bytes += UInt64(slices.reduce(0) { $0 + $1.range.count })
+                } else {
+                    try sink.write(batch.buffer, 0..<batch.used)
+                    metrics.bytes += UInt64(batch.used)
+                }
                 metrics.batches += 1
                 metrics.busy += clock.now - busy
                 pool.give(batch.buffer)
@@ -79,11 +84,33 @@ final class ChannelWriter: @unchecked Sendable {
         metrics.elapsed = clock.now - started
     }
 
-    private func seal(_ batch: Batch) throws(VFIOError) {
+    /// Seals every record; returns the gather list when pages records make the batch more
+    /// than its buffer's bytes (nil: write the buffer as it is).
+    private func seal(_ batch: Batch) throws(VFIOError) -> [BufferSlice]? {
+        var slices: [BufferSlice]?
+        var cursor = 0
         for record in batch.records {
-            try seal(record, in: batch.buffer)
             metrics.records += 1
+            guard case .pages(let pages) = record else {
+                try seal(record, in: batch.buffer)
+                continue
+            }
+            var list = slices ?? []
+            if pages.start > cursor { list.append(BufferSlice(batch.buffer, cursor..<pages.start)) }
+            let bounce = pages.bounce > 0 ? BufferSlice(batch.buffer, pages.start + pages.control..<pages.start + pages.control + pages.bounce) : nil
+            let packed = try packer.pack(
+                region: pages.index, pages.region, runs: pages.runs, phase: pages.phase, round: pages.round,
+                encoder: &encoder, control: batch.buffer, controlStart: pages.start, bounce: bounce)
+            list += packed.slices
+            metrics.pages.add(packed)
+            cursor = pages.start + pages.control + pages.bounce
+            slices = list
         }
+        if var list = slices {
+            if batch.used > cursor { list.append(BufferSlice(batch.buffer, cursor..<batch.used)) }
+            return list
+        }
+        return nil
     }
 
     /// The encoder refuses what the format forbids; from this pipeline that is a bug of its producer.
@@ -126,6 +153,8 @@ final class ChannelWriter: @unchecked Sendable {
             try encode { (e) throws(StreamUsageError) in try e.frameEndOfDevice(device: device, totalLength: given, in: buffer, at: start) }
         case .endOfStream(let start):
             try encode { (e) throws(StreamUsageError) in try e.frameEndOfStream(in: buffer, at: start) }
+        case .pages:
+            preconditionFailure("pages records are packed by seal(_:)")
         }
     }
 }
@@ -145,6 +174,8 @@ public struct ChannelMetrics: Sendable, Hashable, Codable {
     public var elapsed: Duration = .zero
     /// The NUMA node the writer thread was bound to, nil when it was not.
     public var boundToNode: Int?
+    /// Guest memory pages this channel carried.
+    public var pages = PageCounts()
 
     public var throughput: Double { elapsed.seconds > 0 ? Double(bytes) / elapsed.seconds : 0 }
 }
