@@ -18,7 +18,7 @@ public final class StreamOutput: SaveSink {
     /// during the save (a paused guest), which sends them straight from memory too.
     public var copiesLivePages = true
     /// Pages sent so far (data and ZERO), and records.
-    public private(set) var pageCounts = PageCounts()
+    public private(set) var pageCounts = PageTransferCounts()
     private var packer = PagePacker()
     private var pageControl: IOBuffer?
     private var bounce: IOBuffer?

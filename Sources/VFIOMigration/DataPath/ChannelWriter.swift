@@ -175,7 +175,7 @@ public struct ChannelMetrics: Sendable, Hashable, Codable {
     /// The NUMA node the writer thread was bound to, nil when it was not.
     public var boundToNode: Int?
     /// Guest memory pages this channel carried.
-    public var pages = PageCounts()
+    public var pages = PageTransferCounts()
 
     public var throughput: Double { elapsed.seconds > 0 ? Double(bytes) / elapsed.seconds : 0 }
 }

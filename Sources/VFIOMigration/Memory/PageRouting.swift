@@ -5,7 +5,7 @@ import VFIOCore
 import VFIOStream
 
 /// Pages and records a writer sent.
-public struct PageCounts: Sendable, Hashable, Codable {
+public struct PageTransferCounts: Sendable, Hashable, Codable {
     public var records: UInt64 = 0
     public var dataPages: UInt64 = 0
     public var zeroPages: UInt64 = 0
@@ -21,7 +21,7 @@ public struct PageCounts: Sendable, Hashable, Codable {
         bytes += UInt64(packed.recordLength)
     }
 
-    mutating func add(_ other: PageCounts) {
+    mutating func add(_ other: PageTransferCounts) {
         records += other.records
         dataPages += other.dataPages
         zeroPages += other.zeroPages
