@@ -76,7 +76,7 @@ public enum Migration {
         policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
         checkingTargets targets: [VFIODevice]? = nil, pipeline: PipelineOptions? = PipelineOptions(),
         memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: Bool = true,
-        afterRound: (SaveReport.Round) -> Void = { _ in }
+        roundByteBudget: Int = .max, afterRound: (SaveReport.Round) -> Void = { _ in }
     ) throws(VFIOError) -> SaveResult {
         if let targets, targets.count != devices.count {
             throw VFIOError(.invalidArgument, "\(devices.count) source device(s) but \(targets.count) target device(s)")
@@ -124,7 +124,7 @@ public enum Migration {
             throw failure
         }
         do {
-            let report = try session.run(into: output, policy: policy, leaving: final, afterRound: afterRound, beforeStop: { () throws(VFIOError) in
+            let report = try session.run(into: output, policy: policy, roundByteBudget: roundByteBudget, leaving: final, afterRound: afterRound, beforeStop: { () throws(VFIOError) in
                 if let targetDescriptors { try requireCompatible(header.devices, targetDescriptors) }
             })
             return SaveResult(report: report, header: header, pipeline: pipelined?.metrics)

@@ -84,11 +84,15 @@ public struct DowntimePolicy: ConvergencePolicy, Sendable {
     public var downtimeLimit: Duration
     public var maxRounds: Int
     public var stallRounds: Int
+    /// Bytes per second the switchover can count on, when the operator knows it better than
+    /// a round measures it (QEMU's avail-switchover-bandwidth); nil: the best round's.
+    public var switchoverBandwidth: Double?
 
-    public init(downtimeLimit: Duration = .milliseconds(300), maxRounds: Int = 30, stallRounds: Int = 5) {
+    public init(downtimeLimit: Duration = .milliseconds(300), maxRounds: Int = 30, stallRounds: Int = 5, switchoverBandwidth: Double? = nil) {
         self.downtimeLimit = downtimeLimit
         self.maxRounds = max(1, maxRounds)
         self.stallRounds = max(1, stallRounds)
+        self.switchoverBandwidth = switchoverBandwidth.flatMap { $0 > 0 ? $0 : nil }
     }
 
     /// Remaining bytes over bandwidth, as a duration.
@@ -99,11 +103,11 @@ public struct DowntimePolicy: ConvergencePolicy, Sendable {
     public func decide(after snapshot: RoundSnapshot) -> ConvergenceDecision {
         let initial = snapshot.pending.reduce(0) { $0 + $1.initialBytes }
         let remaining = snapshot.remainingBytes
-        let numbers = Self.describe(snapshot)
-        if initial == 0, let bandwidth = snapshot.bestBandwidth {
+        let numbers = Self.describe(snapshot, bandwidth: switchoverBandwidth)
+        if initial == 0, let bandwidth = switchoverBandwidth ?? snapshot.bestBandwidth {
             let estimate = Self.estimate(remaining, bandwidth: bandwidth)
             if estimate <= downtimeLimit {
-                return .stop(reason: "converged after round \(snapshot.round): \(numbers), estimated downtime \(Self.ms(estimate)) within the limit \(Self.ms(downtimeLimit))")
+                return .stop(reason: "converged after round \(snapshot.round): \(numbers), within the limit \(Self.ms(downtimeLimit))")
             }
         }
         if snapshot.round >= maxRounds {
@@ -122,7 +126,7 @@ public struct DowntimePolicy: ConvergencePolicy, Sendable {
         return .iterate
     }
 
-    static func describe(_ s: RoundSnapshot) -> String {
+    static func describe(_ s: RoundSnapshot, bandwidth given: Double? = nil) -> String {
         let initial = s.pending.reduce(0) { $0 + $1.initialBytes }
         let dirty = s.pending.reduce(0) { $0 + $1.dirtyBytes }
         let stopCopy = s.pending.reduce(0) { $0 + ($1.stopCopyEstimate ?? 0) }
@@ -131,7 +135,7 @@ public struct DowntimePolicy: ConvergencePolicy, Sendable {
         if !unknown.isEmpty { text += ", no MIG_DATA_SIZE from \(unknown.joined(separator: ", "))" }
         text += "; memory \(s.memoryPendingBytes) dirty; embedder \(s.externalPendingBytes))"
         if let rate = s.history.last?.dirtyRate { text += ", memory dirtied at \(mb(rate))" }
-        text += s.bestBandwidth.map { " at \(mb($0)), " + "estimated downtime \(ms(estimate(s.remainingBytes, bandwidth: $0)))" } ?? ", bandwidth not measured yet"
+        text += (given ?? s.bestBandwidth).map { " at \(mb($0))\(given == nil ? "" : " (given)"), estimated downtime \(ms(estimate(s.remainingBytes, bandwidth: $0)))" } ?? ", bandwidth not measured yet"
         return text
     }
 
