@@ -17,6 +17,10 @@ public protocol ByteStreamConnection: AnyObject, Sendable, CustomStringConvertib
     func shutdownWrite() throws
     /// Closes the connection; further calls throw. Idempotent.
     func close() throws
+    /// Shuts the socket down in both directions, from any thread: a call blocked in another
+    /// thread returns (with an error or the end of the stream) and every later call fails.
+    /// The descriptor stays open until `close()`; never call it concurrently with `close()`.
+    func interrupt()
     /// The peer's address, e.g. "[::1]:4444".
     var peerAddress: String { get }
 }

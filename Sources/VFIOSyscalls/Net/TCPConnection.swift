@@ -149,6 +149,12 @@ public final class TCPConnection: ByteStreamConnection, @unchecked Sendable {
         try retryingInterrupts("shutdown(SHUT_WR)", on: description) { () throws(Errno) in try socket.shutdown(CInt(SHUT_WR)) }
     }
 
+    public func interrupt() {
+        // shutdown(2) on a descriptor another thread is blocked on wakes that thread at once.
+        guard socket.isOpen else { return }
+        try? socket.shutdown(CInt(SHUT_RDWR))
+    }
+
     public func close() throws(SyscallError) {
         guard socket.isOpen else { return }
         try retryingInterrupts("close", on: description) { () throws(Errno) in try socket.close() }

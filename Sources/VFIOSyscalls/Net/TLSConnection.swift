@@ -370,6 +370,12 @@ public final class TLSConnection: ByteStreamConnection, @unchecked Sendable {
         }
     }
 
+    /// Shuts the TCP socket down underneath the session; the blocked OpenSSL call fails with
+    /// the socket's error, and no close_notify is sent afterwards (the stream was cut).
+    public func interrupt() {
+        tcp.interrupt()
+    }
+
     /// Sends close_notify (unless the connection failed or already sent it) and closes.
     public func close() throws {
         guard !closed else { return }
