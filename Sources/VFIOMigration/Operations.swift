@@ -141,13 +141,15 @@ public enum Migration {
         _ devices: [VFIODevice], to path: String, options: SaveOptions = SaveOptions(),
         policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
         checkingTargets targets: [VFIODevice]? = nil, pipeline: PipelineOptions? = PipelineOptions(),
-        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: Bool = true
+        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: Bool = true,
+        roundByteBudget: Int = .max, afterRound: (SaveReport.Round) -> Void = { _ in }
     ) throws(VFIOError) -> SaveResult {
         let file = try FileChannel.creating(path)
         do {
             let result = try save(
                 devices, to: file, options: options, policy: policy, leaving: final, checkingTargets: targets, pipeline: pipeline,
-                memory: memory, memoryOptions: memoryOptions, recordChecksums: recordChecksums)
+                memory: memory, memoryOptions: memoryOptions, recordChecksums: recordChecksums, roundByteBudget: roundByteBudget,
+                afterRound: afterRound)
             try file.commit()
             return result
         } catch {

@@ -13,7 +13,6 @@ final class ChannelWriter: @unchecked Sendable {
     let queue: HandoffQueue<Batch>
     private let pool: BufferPool
     private var encoder: StreamEncoder
-    private var packer = PagePacker()
     private let done = DispatchSemaphore(value: 0)
     private var joined = false
     private var started = false
@@ -89,6 +88,8 @@ final class ChannelWriter: @unchecked Sendable {
     private func seal(_ batch: Batch) throws(VFIOError) -> [BufferSlice]? {
         var slices: [BufferSlice]?
         var cursor = 0
+        let prepared = try Self.prepare(batch, checksums: encoder.header.hasRecordChecksums)
+        var next = 0
         for record in batch.records {
             metrics.records += 1
             guard case .pages(let pages) = record else {
@@ -97,10 +98,10 @@ final class ChannelWriter: @unchecked Sendable {
             }
             var list = slices ?? []
             if pages.start > cursor { list.append(BufferSlice(batch.buffer, cursor..<pages.start)) }
-            let bounce = pages.bounce > 0 ? BufferSlice(batch.buffer, pages.start + pages.control..<pages.start + pages.control + pages.bounce) : nil
-            let packed = try packer.pack(
-                region: pages.index, pages.region, runs: pages.runs, phase: pages.phase, round: pages.round,
-                encoder: &encoder, control: batch.buffer, controlStart: pages.start, bounce: bounce)
+            let packed = try PagePacker.frame(
+                prepared[next], region: pages.index, regionName: pages.region.name, phase: pages.phase, round: pages.round,
+                encoder: &encoder, control: batch.buffer, controlStart: pages.start)
+            next += 1
             list += packed.slices
             metrics.pages.add(packed)
             cursor = pages.start + pages.control + pages.bounce
@@ -111,6 +112,42 @@ final class ChannelWriter: @unchecked Sendable {
             return list
         }
         return nil
+    }
+
+    /// Scans and checksums every pages record of the batch (the copy too, for live pages),
+    /// spread over the machine's cores when there are several records: the expensive half
+    /// of page work, which does not depend on the records' order. Framing stays in order.
+    private static func prepare(_ batch: Batch, checksums: Bool) throws(VFIOError) -> [PreparedPages] {
+        let pages = batch.records.compactMap { record -> PendingPages? in
+            if case .pages(let p) = record { return p }
+            return nil
+        }
+        func one(_ p: PendingPages) throws(VFIOError) -> PreparedPages {
+            let bounce = p.bounce > 0 ? BufferSlice(batch.buffer, p.start + p.control..<p.start + p.control + p.bounce) : nil
+            return try PagePacker.prepare(p.region, runs: p.runs, checksums: checksums, bounce: bounce)
+        }
+        let workers = min(pages.count, ProcessInfo.processInfo.activeProcessorCount)
+        guard workers > 1 else {
+            var result: [PreparedPages] = []
+            for p in pages { result.append(try one(p)) }
+            return result
+        }
+        let results = PreparedResults(count: pages.count)
+        let work = UncheckedBox(pages: pages, buffer: batch.buffer)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var i = worker
+            while i < work.pages.count {
+                let p = work.pages[i]
+                let bounce = p.bounce > 0 ? BufferSlice(work.buffer, p.start + p.control..<p.start + p.control + p.bounce) : nil
+                do throws(VFIOError) {
+                    results.set(i, .success(try PagePacker.prepare(p.region, runs: p.runs, checksums: checksums, bounce: bounce)))
+                } catch {
+                    results.set(i, .failure(error))
+                }
+                i += workers
+            }
+        }
+        return try results.all()
     }
 
     /// The encoder refuses what the format forbids; from this pipeline that is a bug of its producer.
@@ -178,4 +215,30 @@ public struct ChannelMetrics: Sendable, Hashable, Codable {
     public var pages = PageTransferCounts()
 
     public var throughput: Double { elapsed.seconds > 0 ? Double(bytes) / elapsed.seconds : 0 }
+}
+
+/// What page workers hand back, one slot per record, behind a lock.
+private final class PreparedResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<PreparedPages, VFIOError>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ result: Result<PreparedPages, VFIOError>) { lock.withLock { slots[i] = result } }
+
+    func all() throws(VFIOError) -> [PreparedPages] {
+        var out: [PreparedPages] = []
+        for slot in lock.withLock({ slots }) {
+            guard let slot else { preconditionFailure("a page worker left a record unprepared") }
+            out.append(try slot.get())
+        }
+        return out
+    }
+}
+
+/// The batch's pages records and buffer, lent to the page workers for the duration of one
+/// concurrentPerform: each worker copies into, and reads, only its own records' ranges.
+private struct UncheckedBox: @unchecked Sendable {
+    let pages: [PendingPages]
+    let buffer: IOBuffer
 }
