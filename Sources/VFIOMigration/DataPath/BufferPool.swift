@@ -60,6 +60,13 @@ final class BufferPool: @unchecked Sendable {
         return buffer
     }
 
+    /// A free buffer if one is there now.
+    func takeIfAvailable() throws(VFIOError) -> IOBuffer? {
+        guard let buffer = try free.takeIfAvailable() else { return nil }
+        buffer.count = 0
+        return buffer
+    }
+
     /// Gives a buffer back.
     func give(_ buffer: IOBuffer) {
         // A closed pool drops what comes back; the pipeline is ending anyway.

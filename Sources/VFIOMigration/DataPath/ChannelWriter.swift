@@ -19,12 +19,15 @@ final class ChannelWriter: @unchecked Sendable {
     private let node: Int?
     /// Set for one of several channels: chunk CRCs go to the ledger, offsets are explicit.
     private let ledger: DeviceLedger?
+    /// False under NO_RECORD_CHECKSUMS: no CRC work at all.
+    private let checksums: Bool
     // Written by the writer thread only; read after `join`.
     private(set) var metrics: ChannelMetrics
 
     init(index: Int, sink: any ByteSink, header: StreamHeader, pool: BufferPool, queueDepth: Int, node: Int?, ledger: DeviceLedger?) throws(VFIOError) {
         self.index = index
         self.ledger = ledger
+        self.checksums = !HeaderFlags(rawValue: header.flags).contains(.noRecordChecksums)
         self.sink = sink
         self.pool = pool
         self.node = node
@@ -166,7 +169,7 @@ final class ChannelWriter: @unchecked Sendable {
             // One pass over the payload gives the chunk's CRC for the ledger; the record CRC is
             // derived from it.
             let payload = start + StreamFormat.recordHeaderSize..<start + StreamFormat.recordHeaderSize + length
-            let crc = CRC32C.update(0, buffer, payload)
+            let crc = checksums ? CRC32C.update(0, buffer, payload) : 0
             try encode { (e) throws(StreamUsageError) in
                 try e.frameDeviceState(device: device, phase: phase, payloadLength: length, payloadCRC: crc, dataOffset: offset, in: buffer, at: start)
             }

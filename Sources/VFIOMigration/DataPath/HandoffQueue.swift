@@ -56,6 +56,18 @@ final class HandoffQueue<Element>: @unchecked Sendable {
         return element
     }
 
+    /// The next element if one is there now, without waiting; throws once closed.
+    func takeIfAvailable() throws(VFIOError) -> Element? {
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure { throw failure }
+        guard count > 0 else { return nil }
+        let element = items[head]
+        head += 1
+        condition.broadcast()
+        return element
+    }
+
     /// No more elements will come; consumers drain what is left, then get nil.
     func finish() {
         condition.lock()

@@ -96,6 +96,10 @@ public final class PipelinedStreamOutput: SaveSink {
         }
     }
 
+    /// Per device, the bytes of its data stream handed over so far (the offset its next chunk
+    /// and a progress record written now carry).
+    public var handedOver: [UInt64] { totals }
+
     /// Where the buffers are (the device's node, locked, or why not).
     public var placement: BufferPlacement { pool.placement }
 
@@ -106,12 +110,30 @@ public final class PipelinedStreamOutput: SaveSink {
     }
 
     /// The channel's current batch with at least `bytes` free, shipping a full one first.
+    /// Before waiting for a free buffer every other channel's partial batch is shipped: a
+    /// receiver that reassembles a device split across channels may need exactly those
+    /// chunks before it reads on, and nothing would send them while this waits.
     private func batch(_ c: Int, room bytes: Int) throws(VFIOError) -> Batch {
         if let open = current[c], open.free >= bytes { return open }
         try ship(c)
-        let fresh = Batch(buffer: try pool.take())
+        let buffer: IOBuffer
+        if let ready = try pool.takeIfAvailable() {
+            buffer = ready
+        } else {
+            for other in writers.indices where other != c { try ship(other) }
+            buffer = try pool.take()
+        }
+        let fresh = Batch(buffer: buffer)
         current[c] = fresh
         return fresh
+    }
+
+    /// Ships every partial batch now, so everything handed over so far reaches the channels
+    /// (a network migration does this after each round: the target acknowledges the initial
+    /// data only once it arrived).
+    public func flush() throws(VFIOError) {
+        guard !finished else { return }
+        for c in writers.indices { try ship(c) }
     }
 
     private func ship(_ c: Int) throws(VFIOError) {

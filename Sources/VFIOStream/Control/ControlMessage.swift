@@ -39,8 +39,10 @@ public enum ControlMessage: Sendable, Equatable {
     /// `migrationID`, the nonce every data channel's header must carry.
     case accept(StreamHeader)
     case refuse(RefusalCode, reason: String)
-    /// Target: device `device` has loaded its pre-copy initial data, up to `offset` of its data
-    /// stream, for the `epoch`-th time (a REINIT starts a new epoch).
+    /// Target: device `device` has loaded its data stream up to `offset`, where a progress
+    /// record said its pre-copy initial data was complete; `epoch` counts the device's
+    /// acknowledgements (1 first). The source stops only once each pre-copy device's newest
+    /// completion (a REINIT brings a new one) was acknowledged.
     case switchoverAck(device: UInt16, epoch: UInt32, offset: UInt64)
     /// Target: every channel ended, every check passed and every device left RESUMING (which
     /// took `validationNanoseconds`: the devices' own check of what they received).

@@ -21,6 +21,8 @@ public protocol ByteStreamConnection: AnyObject, Sendable, CustomStringConvertib
     /// thread returns (with an error or the end of the stream) and every later call fails.
     /// The descriptor stays open until `close()`; never call it concurrently with `close()`.
     func interrupt()
+    /// A read or write that makes no progress for `timeout` fails with ETIMEDOUT (nil: waits).
+    func setIdleTimeout(_ timeout: Duration?) throws
     /// The peer's address, e.g. "[::1]:4444".
     var peerAddress: String { get }
 }
