@@ -44,8 +44,8 @@ struct DemoCommand: ParsableCommand {
             let env = DeviceEnvironment.withMockDevices()
             let options = "state=\(size)&flags=stop-copy,p2p,pre-copy&dirty-rate=4/1MiB"
             // With guest memory the sources write into it while they run (DMA at the mock's clock).
-            let dma = memory.isEmpty ? "" : "&dma-rate=64MiB/s&dma-hot=1MiB"
-            let sources = try (0..<devices).map { try env.open("mock:src\($0)?\(options)\(dma)&seed=\(100 + $0)&dma-seed=\($0 + 1)") }
+            func dma(_ i: Int) -> String { memory.isEmpty ? "" : "&dma-rate=64MiB/s&dma-hot=1MiB&dma-seed=\(i + 1)" }
+            let sources = try (0..<devices).map { try env.open("mock:src\($0)?\(options)\(dma($0))&seed=\(100 + $0)") }
             let targets = try (0..<devices).map { try env.open("mock:dst\($0)?\(options)&seed=\(200 + $0)") }
             for s in sources { _ = s.mock!.mutateState(blocks: 8) }  // a guest has been running
             let path = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("vfio-demo-\(getpid()).vfiomig").path
