@@ -72,5 +72,9 @@ import Testing
         let demo = try CLI.run(["demo", "--state", "1MiB", "--devices", "2", "--memory", source])
         #expect(demo.status == 0, "\(demo.out) \(demo.err)")
         #expect(demo.out.contains("target guest memory identical"), "\(demo.out)")
+        let json = try CLI.run(["demo", "--state", "256KiB", "--devices", "1", "--memory", source, "--json", "--quiet"])
+        #expect(json.status == 0, "\(json.err)")
+        try CLI.validate(json.out, against: "demo")
+        #expect(json.out.contains("\"memoryIdentical\" : true"), "\(json.out.suffix(300))")
     }
 }
