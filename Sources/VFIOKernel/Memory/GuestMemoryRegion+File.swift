@@ -21,12 +21,8 @@ extension GuestMemoryRegion {
             guard total > offset else { throw VFIOError(.invalidArgument, "the file is \(total) bytes, nothing after offset \(offset)", device: path) }
             size = total - offset
         }
-        let buffer: IOBuffer
-        do {
-            buffer = try MappedFile.map(path: path, offset: offset, length: size, writable: writable, populate: populate)
-        } catch {
-            let errno = ErrorNumber(error.errno)
-            throw VFIOError(VFIOError.code(for: errno), "cannot map guest memory", device: path, operation: error.operation, errno: errno)
+        let buffer = try mapped(path) { () throws(SyscallError) in
+            try MappedFile.map(path: path, offset: offset, length: size, writable: writable, populate: populate)
         }
         return try GuestMemoryRegion(iova: iova, length: size, pageSize: pageSize, buffer: buffer, writable: writable, name: path)
     }
@@ -37,14 +33,19 @@ extension GuestMemoryRegion {
         descriptor: FileDescriptor, offset: UInt64 = 0, length: UInt64, iova: UInt64, pageSize: UInt64 = 4096,
         writable: Bool, populate: Bool = true, name: String
     ) throws(VFIOError) -> GuestMemoryRegion {
-        let buffer: IOBuffer
+        let buffer = try mapped(name) { () throws(SyscallError) in
+            try MappedFile.map(descriptor: descriptor, offset: offset, length: length, writable: writable, populate: populate)
+        }
+        return try GuestMemoryRegion(iova: iova, length: length, pageSize: pageSize, buffer: buffer, writable: writable, name: name)
+    }
+
+    private static func mapped(_ name: String, _ map: () throws(SyscallError) -> IOBuffer) throws(VFIOError) -> IOBuffer {
         do {
-            buffer = try MappedFile.map(descriptor: descriptor, offset: offset, length: length, writable: writable, populate: populate)
+            return try map()
         } catch {
             let errno = ErrorNumber(error.errno)
             throw VFIOError(VFIOError.code(for: errno), "cannot map guest memory", device: name, operation: error.operation, errno: errno)
         }
-        return try GuestMemoryRegion(iova: iova, length: length, pageSize: pageSize, buffer: buffer, writable: writable, name: name)
     }
 
     private static func fileSize(_ path: String) throws(VFIOError) -> UInt64 {
