@@ -14,7 +14,9 @@ public final class StreamInput: LoadSource {
     private var finished = false
     /// Where pages records go: target memory, or nowhere (nil: refused unless verifying).
     public let memory: GuestMemoryLoader?
-    private var verifyingPages = false
+    /// Without `memory`: read pages records through the buffer and check them instead of
+    /// refusing them (what verify and inspect want; a load without memory must refuse).
+    public var verifiesPagesWithoutMemory = false
 
     /// Reads and checks the header from `source`. With `memory`, pages records are loaded
     /// into it, and a stream whose regions differ from the target's is refused here, before
@@ -121,7 +123,7 @@ public final class StreamInput: LoadSource {
     /// One pages record, zero-copy: the table into the buffer, then each data run straight
     /// into target memory (or, when only verifying, through the buffer), then the CRC check.
     private func pages(_ record: RecordHeader) throws {
-        guard memory != nil || verifyingPages else {
+        guard memory != nil || verifiesPagesWithoutMemory else {
             throw VFIOError(.streamIncompatible, "stream carries guest memory pages but no target memory was given", device: source.name)
         }
         let headerSize = StreamFormat.recordHeaderSize
@@ -160,7 +162,7 @@ public final class StreamInput: LoadSource {
 
     /// Reads and checks the rest of the stream without loading it anywhere (verify, inspect).
     public func validateToEnd() throws(VFIOError) -> StreamSummary {
-        verifyingPages = true
+        verifiesPagesWithoutMemory = true
         while !finished {
             if case .endOfStream = try next() { break }
         }
