@@ -33,6 +33,9 @@ struct TrackerTarget: Sendable, CustomStringConvertible {
         ]
         if let first = environment["VFIO_TEST_MDEV"]?.split(separator: ",").first {
             targets.append(TrackerTarget(spec: String(first), make: .type1, precise: true, isMock: false))
+            if !kernelRelease().hasPrefix("6.12") {
+                targets.append(TrackerTarget(spec: String(first), make: .dmaLogging, precise: true, isMock: false))
+            }
             // DMA logging works on 6.1; on 6.12 REPORT answers EOPNOTSUPP and the choice says so.
             targets.append(TrackerTarget(spec: String(first), make: .chosen, precise: true, isMock: false))
         }
