@@ -134,6 +134,63 @@ public enum Migration {
         }
     }
 
+    /// Saves into several channels at once: each sink gets a stream of its own (channel i of
+    /// n, one migration id), devices spread over them and a large device split across them;
+    /// `load(_:from:)` with the same channels (in any order) puts it back together.
+    @discardableResult
+    public static func save(
+        _ devices: [VFIODevice], to sinks: [any ByteSink], options: SaveOptions = SaveOptions(),
+        policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
+        pipeline: PipelineOptions = PipelineOptions()
+    ) throws(VFIOError) -> SaveResult {
+        guard !sinks.isEmpty else { throw VFIOError(.invalidArgument, "a save needs at least one channel") }
+        var drivers: [MigrationDriver] = []
+        for device in devices { drivers.append(try MigrationDriver(device: device)) }
+        var header = try header(for: drivers, devices: devices, chunkSize: options.chunkSize)
+        header.migrationID = .random()
+        header.refreshVersion()
+        var pipeline = pipeline
+        pipeline.node = pipeline.node ?? devices.first?.identity.numaNode
+        pipeline.bufferSize = max(pipeline.bufferSize, StreamFormat.recordHeaderSize + options.chunkSize + Batch.controlRecordSpace)
+        let session = try SaveSession(drivers: drivers, options: options)
+        let output = try PipelinedStreamOutput(header: header, to: sinks, options: pipeline)
+        do {
+            let report = try session.run(into: output, policy: policy, leaving: final)
+            return SaveResult(report: report, header: output.header, pipeline: output.metrics)
+        } catch {
+            output.cancel(error)
+            throw error
+        }
+    }
+
+    /// Loads the channels of one stream (as several `save(_:to:)` sinks wrote them, in any
+    /// order) into `devices`, reading every channel on its own thread.
+    @discardableResult
+    public static func load(
+        _ devices: [VFIODevice], from sources: [any ByteSource], leaving final: TargetFinalState = .stopped
+    ) throws(VFIOError) -> LoadResult {
+        let input = try ParallelStreamInput(sources: sources)
+        guard input.header.devices.count == devices.count else {
+            throw VFIOError(
+                .streamIncompatible, "the stream carries \(input.header.devices.count) device(s) but \(devices.count) target device(s) were given")
+        }
+        var targets: [DeviceDescriptor] = []
+        for device in devices { targets.append(try device.descriptor()) }
+        try requireCompatible(input.header.devices, targets)
+        var drivers: [MigrationDriver] = []
+        for device in devices { drivers.append(try MigrationDriver(device: device)) }
+        let session = try LoadSession(drivers: drivers)
+        try session.begin()
+        do throws(VFIOError) {
+            try input.load(into: session, node: devices.first?.identity.numaNode)
+            try session.finish()
+            if final == .running { try session.resume() }
+        } catch {
+            throw session.phase == .aborted ? error : session.failed(error)
+        }
+        return LoadResult(report: session.report, header: input.header)
+    }
+
     /// Saves into a stream file at `path` ("-" for standard output). The file appears only
     /// when the save completed; a failed save removes what it wrote and says so.
     @discardableResult

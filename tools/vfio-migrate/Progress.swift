@@ -27,6 +27,8 @@ final class ProgressReporter {
     private let started: ContinuousClock.Instant
     private var lastDraw: ContinuousClock.Instant?
     private var drawnLines = 0
+    /// Channels of a transfer feed it from their own threads.
+    private let lock = NSRecursiveLock()
 
     init(title: String, mode: Mode) {
         self.title = title
@@ -37,11 +39,17 @@ final class ProgressReporter {
     // MARK: feeding
 
     func devices(_ names: [String], expected: [UInt64?]) {
+        lock.lock()
+        defer { lock.unlock() }
+        // Every channel's header names the same devices: the first one sets the rows.
+        if devices.map(\.name) == names { return }
         devices = zip(names, expected).map { Row(name: $0, phase: "waiting", expected: $1) }
         redraw(force: true)
     }
 
     func add(device: Int, phase: String, bytes: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
         guard devices.indices.contains(device) else { return }
         devices[device].phase = phase
         devices[device].bytes += bytes
@@ -49,6 +57,8 @@ final class ProgressReporter {
     }
 
     func finish(device: Int) {
+        lock.lock()
+        defer { lock.unlock() }
         guard devices.indices.contains(device) else { return }
         devices[device].done = true
         devices[device].phase = "done"
@@ -58,11 +68,15 @@ final class ProgressReporter {
     /// A connection (or file) the bytes travel through; shown once there are two or more.
     @discardableResult
     func addChannel(_ name: String) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
         channels.append(Row(name: name, phase: "open"))
         return channels.count - 1
     }
 
     func add(channel: Int, bytes: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
         guard channels.indices.contains(channel) else { return }
         channels[channel].bytes += bytes
         redraw()
@@ -70,12 +84,18 @@ final class ProgressReporter {
 
     /// Clears the live lines and prints `summary` (not with --quiet).
     func finish(_ summary: String) {
+        lock.lock()
+        defer { lock.unlock() }
         clear()
         if mode != .quiet { Console.err(summary) }
     }
 
     /// Clears the live lines before an error is printed.
-    func abandon() { clear() }
+    func abandon() {
+        lock.lock()
+        defer { lock.unlock() }
+        clear()
+    }
 
     // MARK: rendering
 
@@ -88,6 +108,8 @@ final class ProgressReporter {
 
     /// The live lines: one per device, one per channel when there are several.
     func lines() -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
         let seconds = elapsedSeconds
         var out = ["\(title): \(formatBytes(totalBytes)) in \(formatSeconds(seconds)), \(formatRate(bytes: totalBytes, seconds: seconds))"]
         let width = (devices + channels).map { shown($0.name, limit: 48).count }.max() ?? 0

@@ -29,7 +29,7 @@ struct VFIOMigrateCommand: ParsableCommand {
         version: VersionInfo.version,
         subcommands: [
             DemoCommand.self, ListCommand.self, ProbeCommand.self, TargetSpecCommand.self, SaveCommand.self,
-            LoadCommand.self, InspectCommand.self, VerifyCommand.self, CompatCommand.self, ReplayCommand.self,
+            LoadCommand.self, SendCommand.self, ReceiveCommand.self, InspectCommand.self, VerifyCommand.self, CompatCommand.self, ReplayCommand.self,
         ],
         defaultSubcommand: DemoCommand.self
     )

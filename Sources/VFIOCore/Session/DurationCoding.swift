@@ -8,7 +8,18 @@ extension KeyedEncodingContainer {
     }
 }
 
+extension KeyedEncodingContainer {
+    package mutating func encodeIfPresent(_ value: Duration?, forKey key: Key) throws {
+        guard let value else { return }
+        try encode(value.seconds, forKey: key)
+    }
+}
+
 extension KeyedDecodingContainer {
+    package func decodeIfPresent(_ type: Duration.Type, forKey key: Key) throws -> Duration? {
+        try decodeIfPresent(Double.self, forKey: key).map { .nanoseconds(Int64(($0 * 1e9).rounded())) }
+    }
+
     package func decode(_ type: Duration.Type, forKey key: Key) throws -> Duration {
         .nanoseconds(Int64((try decode(Double.self, forKey: key) * 1e9).rounded()))
     }

@@ -111,17 +111,3 @@ public struct SaveReport: Sendable, Hashable, Codable {
 
     public var totalBytes: UInt64 { devices.reduce(0) { $0 + $1.totalBytes } }
 }
-
-// Optional durations of this module's reports encode as seconds too (the package-wide
-// overloads cover the non-optional ones).
-extension KeyedEncodingContainer {
-    mutating func encodeIfPresent(_ value: Duration?, forKey key: Key) throws {
-        if let value { try encode(value.seconds, forKey: key) }
-    }
-}
-
-extension KeyedDecodingContainer {
-    func decodeIfPresent(_ type: Duration.Type, forKey key: Key) throws -> Duration? {
-        try decodeIfPresent(Double.self, forKey: key).map { .nanoseconds(Int64(($0 * 1e9).rounded())) }
-    }
-}

@@ -146,6 +146,7 @@ public struct ControlDecoder: Sendable {
                 guard raw.count >= StreamFormat.headerPrefixSize else {
                     throw StreamError(offset: 0, kind: .truncated(needed: StreamFormat.headerPrefixSize, available: raw.count))
                 }
+                // SAFETY: the first 16 bytes of the payload, checked present above, alive for this closure.
                 let length = try decoder.decodeHeaderPrefix(UnsafeRawBufferPointer(rebasing: raw[0..<StreamFormat.headerPrefixSize]))
                 guard length <= raw.count else { throw StreamError(offset: 0, kind: .truncated(needed: length, available: raw.count)) }
                 guard length == raw.count else { throw StreamError(offset: UInt64(length), kind: .trailingData) }

@@ -29,6 +29,21 @@ public enum RefusalCode: UInt32, Sendable, Hashable, Codable, CustomStringConver
 public enum CommittedState: UInt32, Sendable, Hashable, Codable {
     case stopped = 1
     case running = 2
+
+    // In JSON as the state's name, not the wire number.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self == .running ? "RUNNING" : "STOP")
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        switch text {
+        case "RUNNING": self = .running
+        case "STOP": self = .stopped
+        default: throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a committed state: \(text)"))
+        }
+    }
 }
 
 public enum ControlMessage: Sendable, Equatable {

@@ -77,7 +77,7 @@ struct LoopbackTarget {
     ) throws {
         let acceptor = try TCPAcceptor(listeningOn: NetworkAddress(host: "127.0.0.1", port: 0), security: security)
         self.acceptor = acceptor
-        nonisolated(unsafe) let devices = targets
+        let devices = targets
         run = Background { () throws(VFIOError) in
             try Migration.receive(devices, from: acceptor, options: options, leaving: final, cancellation: cancellation)
         }
