@@ -106,7 +106,7 @@ final class ChannelWriter: @unchecked Sendable {
                 encoder: &encoder, control: batch.buffer, controlStart: pages.start)
             next += 1
             list += packed.slices
-            metrics.pages.add(packed)
+            metrics.pages = (metrics.pages ?? PageTransferCounts()).adding(packed)
             cursor = pages.start + pages.control + pages.bounce
             slices = list
         }
@@ -214,8 +214,8 @@ public struct ChannelMetrics: Sendable, Hashable, Codable {
     public var elapsed: Duration = .zero
     /// The NUMA node the writer thread was bound to, nil when it was not.
     public var boundToNode: Int?
-    /// Guest memory pages this channel carried.
-    public var pages = PageTransferCounts()
+    /// Guest memory pages this channel carried (nil when it carried none).
+    public var pages: PageTransferCounts?
 
     public var throughput: Double { elapsed.seconds > 0 ? Double(bytes) / elapsed.seconds : 0 }
 }

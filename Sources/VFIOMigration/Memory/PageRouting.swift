@@ -21,6 +21,12 @@ public struct PageTransferCounts: Sendable, Hashable, Codable {
         bytes += UInt64(packed.recordLength)
     }
 
+    func adding(_ packed: PackedPages) -> PageTransferCounts {
+        var sum = self
+        sum.add(packed)
+        return sum
+    }
+
     mutating func add(_ other: PageTransferCounts) {
         records += other.records
         dataPages += other.dataPages
