@@ -10,12 +10,6 @@ import VFIOCore
 import VFIOMigration
 import VFIOStream
 
-final class DroppingSink: ByteSink {
-    let name = "dropping sink"
-    func write(_ buffer: IOBuffer, _ range: Range<Int>) throws(VFIOError) {}
-    func write(gathering slices: [BufferSlice]) throws(VFIOError) {}
-}
-
 let benchmarks: @Sendable () -> Void = {
     let configuration = Benchmark.Configuration(
         metrics: [.throughput, .wallClock, .mallocCountTotal], warmupIterations: 2, maxDuration: .seconds(2), maxIterations: 200)

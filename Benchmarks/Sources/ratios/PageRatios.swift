@@ -10,13 +10,6 @@ import VFIOCore
 import VFIOMigration
 import VFIOStream
 
-final class DroppingSink: ByteSink {
-    let name = "dropping sink"
-    var bytes: UInt64 = 0
-    func write(_ buffer: IOBuffer, _ range: Range<Int>) throws(VFIOError) { bytes += UInt64(range.count) }
-    func write(gathering slices: [BufferSlice]) throws(VFIOError) { for s in slices { bytes += UInt64(s.range.count) } }
-}
-
 enum PageVariant: String, CaseIterable {
     case memcpy = "memcpy into a reused 1 MiB buffer"
     case inPlace = "pages, CRC32C, in place"
