@@ -12,9 +12,17 @@ public final class StreamInput: LoadSource {
     private var decoder: StreamDecoder
     private let buffer: IOBuffer
     private var finished = false
+    /// Where pages records go: target memory, or nowhere (nil: refused unless verifying).
+    public let memory: GuestMemoryLoader?
+    /// Without `memory`: read pages records through the buffer and check them instead of
+    /// refusing them (what verify and inspect want; a load without memory must refuse).
+    public var verifiesPagesWithoutMemory = false
 
-    /// Reads and checks the header from `source`.
-    public init(from source: any ByteSource, limits: StreamLimits = .default) throws(VFIOError) {
+    /// Reads and checks the header from `source`. With `memory`, pages records are loaded
+    /// into it, and a stream whose regions differ from the target's is refused here, before
+    /// any page is written; a stream with regions but no `memory` is refused at its first
+    /// pages record.
+    public init(from source: any ByteSource, limits: StreamLimits = .default, memory: GuestMemoryLoader? = nil) throws(VFIOError) {
         self.source = source
         var decoder = StreamDecoder(limits: limits)
         let prefix = IOBuffer(capacity: StreamFormat.headerPrefixSize)
@@ -34,6 +42,13 @@ public final class StreamInput: LoadSource {
         }
         self.decoder = decoder
         buffer = IOBuffer(capacity: StreamFormat.recordHeaderSize + Int(header.maxPayload))
+        self.memory = memory
+        if let memory {
+            guard !header.regions.isEmpty else {
+                throw VFIOError(.streamIncompatible, "target guest memory was given but the stream carries none", device: source.name)
+            }
+            try memory.accept(regions: header.regions, source: source.name)
+        }
     }
 
     /// Opens `path` ("-" for standard input) and reads the header.
@@ -74,6 +89,10 @@ public final class StreamInput: LoadSource {
             do {
                 if got < headerSize { try decoder.endOfInput(available: got) }
                 let record = try decoder.decodeRecordHeader(from: buffer, at: 0)
+                if record.type == .pages {
+                    try pages(record)
+                    continue
+                }
                 let end = headerSize + Int(record.payloadLength)
                 let payload = try source.readFully(into: buffer, headerSize..<end)
                 if payload < Int(record.payloadLength) { try decoder.endOfInput(available: payload) }
@@ -93,7 +112,7 @@ public final class StreamInput: LoadSource {
                 case .skipped, .deviceDigest:
                     continue // a record a newer minor marked skippable; a digest the decoder checked
                 case .pages:
-                    throw VFIOError(.streamIncompatible, "stream carries guest memory pages, which this loader does not take", device: source.name)
+                    preconditionFailure("pages records are read by pages(_:)")
                 }
             } catch {
                 throw Self.classify(error, source.name)
@@ -101,8 +120,49 @@ public final class StreamInput: LoadSource {
         }
     }
 
+    /// One pages record, zero-copy: the table into the buffer, then each data run straight
+    /// into target memory (or, when only verifying, through the buffer), then the CRC check.
+    private func pages(_ record: RecordHeader) throws {
+        guard memory != nil || verifiesPagesWithoutMemory else {
+            throw VFIOError(.streamIncompatible, "stream carries guest memory pages but no target memory was given", device: source.name)
+        }
+        let headerSize = StreamFormat.recordHeaderSize
+        let length = Int(record.payloadLength)
+        let prefix = min(PageTable.prefixSize, length)
+        let got = try source.readFully(into: buffer, headerSize..<headerSize + prefix)
+        if got < prefix { try decoder.endOfInput(available: got) }
+        let tableLength = try decoder.decodePageTableLength(in: buffer, range: headerSize..<headerSize + prefix)
+        let rest = try source.readFully(into: buffer, headerSize + prefix..<headerSize + tableLength)
+        if prefix + rest < tableLength { try decoder.endOfInput(available: prefix + rest) }
+        let table = try decoder.decodePageTable(in: buffer, range: headerSize..<headerSize + tableLength)
+        let checksums = header.hasRecordChecksums
+        let received: (crc: UInt32, dataBytes: Int)
+        if let memory {
+            received = try memory.receive(table, from: source, checksums: checksums)
+        } else {
+            received = try verifyData(table.dataLength, checksums: checksums)
+        }
+        if received.dataBytes < table.dataLength { try decoder.endOfInput(available: tableLength + received.dataBytes) }
+        try decoder.finishPages(dataCRC: received.crc)
+    }
+
+    /// Reads a record's page data through the buffer, for its CRC only.
+    private func verifyData(_ length: Int, checksums: Bool) throws(VFIOError) -> (crc: UInt32, dataBytes: Int) {
+        var crc: UInt32 = 0
+        var done = 0
+        while done < length {
+            let piece = min(length - done, buffer.capacity)
+            let got = try source.readFully(into: buffer, 0..<piece)
+            if checksums { crc = CRC32C.update(crc, buffer, 0..<got) }
+            done += got
+            if got < piece { break }
+        }
+        return (crc, done)
+    }
+
     /// Reads and checks the rest of the stream without loading it anywhere (verify, inspect).
     public func validateToEnd() throws(VFIOError) -> StreamSummary {
+        verifiesPagesWithoutMemory = true
         while !finished {
             if case .endOfStream = try next() { break }
         }

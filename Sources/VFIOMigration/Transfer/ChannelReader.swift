@@ -68,8 +68,11 @@ final class ChannelReader: @unchecked Sendable {
         let buffer = try pool.take()
         self.buffer = buffer
         metrics.buffer = pool.placement
-        let thread = Thread { [self] in run(reassembler, node) }
-        thread.name = "vfio-receive-\(index)"
+        let name = ThreadNames.name("rx\(index)", header.migrationID)
+        let thread = Thread { [self] in
+            ThreadNames.nameCurrent(name)
+            run(reassembler, node)
+        }
         started = true
         thread.start()
     }

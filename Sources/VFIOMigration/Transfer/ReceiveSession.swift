@@ -32,6 +32,9 @@ public final class ReceiveSession: @unchecked Sendable {
     private let lock = NSLock()
     private var rejected: [String] = []
     private var acknowledged: [Int] = []
+    private var assigned: MigrationID?
+    /// The migration id this target assigned (nil until it accepted a proposal).
+    public var migrationID: MigrationID? { lock.withLock { assigned } }
     /// Set once `loaded` went out: from then on a failure must not discard the loaded state.
     private var loadConfirmed = false
     /// Refuses later connections while this migration runs.
@@ -113,7 +116,8 @@ public final class ReceiveSession: @unchecked Sendable {
             }
             let channel: ConnectionChannel
             do {
-                channel = try acceptor.accept(timeout: left)
+                try checkCancelled()
+                channel = try acceptor.accept(timeout: min(left, Self.acceptSlice))
             } catch {
                 if error.code == .timedOut || error.errno == .timedOut { continue }
                 if error.code == .authenticationFailed || error.code == .ioFailure { note("\(error.message)"); continue }
@@ -168,6 +172,7 @@ public final class ReceiveSession: @unchecked Sendable {
     ) throws(VFIOError) -> ReceiveResult {
         lock.withLock { acknowledged = Array(repeating: 0, count: devices.count) }
         let nonce = MigrationID.random()
+        lock.withLock { assigned = nonce }
         var expected = proposal
         expected.migrationID = nonce
         let answer = StreamHeader(
@@ -242,7 +247,8 @@ public final class ReceiveSession: @unchecked Sendable {
                     throw timedOut()
                 }
                 do {
-                    let channel = try acceptor.accept(timeout: left)
+                    try checkCancelled()
+                    let channel = try acceptor.accept(timeout: min(left, Self.acceptSlice))
                     lock.withLock { channels.append(channel) }
                     pending.append(channel)
                 } catch {
@@ -273,6 +279,13 @@ public final class ReceiveSession: @unchecked Sendable {
             }
         }
         return readers.keys.sorted().map { readers[$0]! }
+    }
+
+    /// Accepts wait in slices this long, so a cancel is seen while nobody connects.
+    static let acceptSlice: Duration = .milliseconds(200)
+
+    private func checkCancelled() throws(VFIOError) {
+        if let cancellation, cancellation.isCancelled { throw VFIOError(.cancelled, cancellation.reason ?? "cancelled") }
     }
 
     private func note(_ text: String) { lock.withLock { rejected.append(text) } }

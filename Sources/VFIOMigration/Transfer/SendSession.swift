@@ -160,8 +160,11 @@ public final class SendSession: @unchecked Sendable {
 
     private func startListening(_ control: ControlConnection) {
         listening = true
-        let thread = Thread { [self] in listen(control) }
-        thread.name = "vfio-control"
+        let name = ThreadNames.name("ctl", streamHeader?.migrationID)
+        let thread = Thread { [self] in
+            ThreadNames.nameCurrent(name)
+            listen(control)
+        }
         thread.start()
     }
 
