@@ -102,8 +102,10 @@ private let credentials = CLI.packageRoot + "/Tests/VFIOSyscallsTests/Fixtures/t
         let first = Process()
         first.executableURL = CLI.binary
         first.arguments = ["send", "mock:a?state=256MiB&seed=3", "--to", receiver.address, "--insecure", "--quiet"]
+        let log = try TempDir()
+        FileManager.default.createFile(atPath: log.file("err"), contents: nil)
         first.standardOutput = FileHandle.nullDevice
-        first.standardError = FileHandle.nullDevice
+        first.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log.file("err")))
         try first.run()
         // Once its data channel is connected the migration is under way: hold the first
         // sender still for a moment while the second tries (the receiver serves the second
@@ -115,7 +117,7 @@ private let credentials = CLI.packageRoot + "/Tests/VFIOSyscallsTests/Fixtures/t
             if seen < 2 { usleep(1_000) }
         }
         let pid = first.processIdentifier
-        try #require(seen >= 2 && kill(pid, SIGSTOP) == 0, "the first sender's data channel was not seen (\(seen) connections; running: \(first.isRunning))")
+        try #require(seen >= 2 && kill(pid, SIGSTOP) == 0, "the first sender's data channel was not seen (\(seen) connections; running: \(first.isRunning)): \((try? String(contentsOfFile: log.file("err"), encoding: .utf8)) ?? "")")
         let resume = Thread {
             Thread.sleep(forTimeInterval: 1.5)
             kill(pid, SIGCONT)
@@ -143,7 +145,8 @@ private let credentials = CLI.packageRoot + "/Tests/VFIOSyscallsTests/Fixtures/t
         let remote = String(format: ":%04X", port)
         var count = 0
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            let text = (try? String(contentsOfFile: table, encoding: .utf8)) ?? ""
+            // Read to the end: String(contentsOfFile:) stops after the first page of a /proc file.
+            let text = String(decoding: FileHandle(forReadingAtPath: table)?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 // remote address, state (01: established), inode

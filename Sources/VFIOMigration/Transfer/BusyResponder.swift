@@ -18,12 +18,15 @@ final class BusyResponder: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
 
     /// Starts answering; `wait` bounds each answer, `note` records every connection turned away.
-    init(acceptor: any TransferAccepting, answeringWithin wait: Duration, note: @escaping @Sendable (String) -> Void) {
+    init(acceptor: any TransferAccepting, migration: MigrationID, answeringWithin wait: Duration, note: @escaping @Sendable (String) -> Void) {
         self.acceptor = acceptor
         self.wait = wait
         self.note = note
-        let thread = Thread { [self] in run() }
-        thread.name = "vfio-receive-busy"
+        let name = ThreadNames.name("busy", migration)
+        let thread = Thread { [self] in
+            ThreadNames.nameCurrent(name)
+            run()
+        }
         thread.start()
     }
 

@@ -181,7 +181,7 @@ public final class ReceiveSession: @unchecked Sendable {
         try control.send(.accept(answer))
 
         let readers = try acceptChannels(of: expected, count: Int(proposal.channel?.count ?? 1), nonce: nonce, until: deadline)
-        busy = BusyResponder(acceptor: acceptor, answeringWithin: options.authenticationTimeout) { [weak self] in self?.note($0) }
+        busy = BusyResponder(acceptor: acceptor, migration: nonce, answeringWithin: options.authenticationTimeout) { [weak self] in self?.note($0) }
         for reader in readers { try (reader.source as? ConnectionChannel)?.setIdleTimeout(options.idleTimeout) }
         let input = try ParallelStreamInput(readers: readers, migrationID: nonce)
         let node = options.node ?? devices.first?.identity.numaNode
