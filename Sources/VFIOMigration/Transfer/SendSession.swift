@@ -312,6 +312,13 @@ public final class SendSession: @unchecked Sendable {
         guard let control else { return result }
         do throws(VFIOError) {
             try control.send(.commit)
+        } catch {
+            // Part of it may have gone out: the target may hold the commit, so neither side
+            // may be assumed stopped for good; these devices stay stopped.
+            result.note = "the commit could not be sent (\(error.message)): the target may or may not have taken it"
+            return result
+        }
+        do throws(VFIOError) {
             let answer = try control.receive(expecting: "waiting for the target to take the commit", timeout: options.commitTimeout)
             guard case .committed(let state, let resume) = answer else {
                 result.note = "the target answered the commit with \(answer.type)"
@@ -356,6 +363,11 @@ public final class SendSession: @unchecked Sendable {
         failure.outcomes = error.outcomes
         failure.saveReport = error.saveReport
         if failure.message != error.message { failure.message += " (here: \(error.message))" }
+        // The target's reason comes as text; the errno this side met stays with "here".
+        if failure.errno == nil, let errno = error.errno {
+            failure.errno = errno
+            failure.operation = failure.operation ?? error.operation
+        }
         return failure
     }
 
