@@ -26,6 +26,9 @@ public final class ReceiveSession: @unchecked Sendable {
     public let acceptor: any TransferAccepting
     public let options: ReceiveOptions
     let devices: [VFIODevice]
+    /// Target guest memory the stream's pages are written into (writable, the source's regions).
+    let memory: GuestMemory?
+    private var loader: GuestMemoryLoader?
     let cancellation: MigrationCancellation?
     private var control: ControlConnection?
     private var channels: [ConnectionChannel] = []
@@ -38,8 +41,12 @@ public final class ReceiveSession: @unchecked Sendable {
     /// Set once `loaded` went out: from then on a failure must not discard the loaded state.
     private var loadConfirmed = false
 
-    public init(devices: [VFIODevice], acceptor: any TransferAccepting, options: ReceiveOptions = ReceiveOptions(), cancellation: MigrationCancellation? = nil) {
+    public init(
+        devices: [VFIODevice], acceptor: any TransferAccepting, options: ReceiveOptions = ReceiveOptions(), memory: GuestMemory? = nil,
+        cancellation: MigrationCancellation? = nil
+    ) {
         self.devices = devices
+        self.memory = memory
         self.acceptor = acceptor
         self.options = options
         self.cancellation = cancellation
@@ -67,6 +74,7 @@ public final class ReceiveSession: @unchecked Sendable {
     private func receive(leaving final: TargetFinalState) throws(VFIOError) -> ReceiveResult {
         let clock = ContinuousClock()
         let deadline = clock.now + options.handshakeTimeout
+        if let memory { loader = try GuestMemoryLoader(memory: memory) }
         let (control, proposal) = try takeProposal(until: deadline)
         var targets: [DeviceDescriptor] = []
         for device in devices { targets.append(try device.descriptor()) }
@@ -154,7 +162,10 @@ public final class ReceiveSession: @unchecked Sendable {
         if !proposal.hasRecordChecksums && !acceptsNoRecordChecksums {
             return (.checksums, "the stream would carry no record checksums and this target only accepts that over TLS")
         }
-        if !proposal.regions.isEmpty {
+        if let loader {
+            if proposal.regions.isEmpty { return (.incompatible, "this target was given guest memory and the stream carries none") }
+            do { try loader.accept(regions: proposal.regions, source: "the proposal") } catch { return (.incompatible, error.message) }
+        } else if !proposal.regions.isEmpty {
             return (.incompatible, "the stream carries \(proposal.regions.count) guest memory region(s) and this target was given none")
         }
         return nil
@@ -178,7 +189,7 @@ public final class ReceiveSession: @unchecked Sendable {
         for reader in readers { try (reader.source as? ConnectionChannel)?.setIdleTimeout(options.idleTimeout) }
         let input = try ParallelStreamInput(readers: readers, migrationID: nonce)
         let node = options.node ?? devices.first?.identity.numaNode
-        let metrics = try input.load(into: load, node: node, lockMemory: true, sendAck: { [weak self] ack in
+        let metrics = try input.load(into: load, node: node, lockMemory: true, memory: loader, sendAck: { [weak self] ack in
             guard let self else { return }
             // A lost acknowledgement only delays the source's stop; the load goes on.
             if (try? control.send(.switchoverAck(device: UInt16(ack.device), epoch: ack.epoch, offset: ack.offset))) != nil {
@@ -202,8 +213,10 @@ public final class ReceiveSession: @unchecked Sendable {
         if final == .running { try load.resume() }
         let resumed = load.report.timings.resume
         try? control.send(.committed(final == .running ? .running : .stopped, resumeNanoseconds: resumed.wholeNanoseconds))
+        var loadedReport = load.report
+        loadedReport.memory = loader?.report
         return ReceiveResult(
-            report: load.report, header: input.header, metrics: metrics, rejectedConnections: lock.withLock { rejected },
+            report: loadedReport, header: input.header, metrics: metrics, rejectedConnections: lock.withLock { rejected },
             acknowledgements: lock.withLock { acknowledged }, final: final)
     }
 
