@@ -28,6 +28,12 @@ public struct ReceiveChannelMetrics: Sendable, Hashable, Codable {
     public var throughput: Double { elapsed.seconds > 0 ? Double(bytes) / elapsed.seconds : 0 }
 }
 
+/// Unchecked: it holds a byte source and a buffer, neither Sendable, and its vars are confined:
+/// the creating thread reads the header and calls `start`, which sets `buffer` and `memory`
+/// before the reader thread exists (Thread.start orders them); from then on only that thread
+/// touches the decoder, the buffer and `metrics`, which others read after `join` (the
+/// semaphore orders them). `started` and `joined` belong to the creating thread. Other
+/// threads only call the source's thread-safe `interrupt()`.
 final class ChannelReader: @unchecked Sendable {
     let source: any ByteSource
     let header: StreamHeader
@@ -37,7 +43,6 @@ final class ChannelReader: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var started = false
     private var joined = false
-    // Written by the reader thread only; read after `join`.
     private(set) var metrics: ReceiveChannelMetrics
 
     /// Reads and checks the stream header of `source` (on the calling thread).

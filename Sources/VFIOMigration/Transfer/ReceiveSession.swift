@@ -30,7 +30,13 @@ public final class ReceiveSession: @unchecked Sendable {
     let memory: GuestMemory?
     private var loader: GuestMemoryLoader?
     let cancellation: MigrationCancellation?
-    private var control: ControlConnection?
+    /// `control`, `channels` and the vars below them are read and written with `lock` held
+    /// (a cancel reads them from another thread); `loader` is set once before anything runs.
+    private var controlStorage: ControlConnection?
+    private var control: ControlConnection? {
+        get { lock.withLock { controlStorage } }
+        set { lock.withLock { controlStorage = newValue } }
+    }
     private var channels: [ConnectionChannel] = []
     private let lock = NSLock()
     private var rejected: [String] = []
@@ -61,7 +67,7 @@ public final class ReceiveSession: @unchecked Sendable {
         defer {
             if let key { cancellation?.unregister(key) }
             control?.close()
-            for channel in channels { channel.close() }
+            for channel in lock.withLock({ channels }) { channel.close() }
         }
         do {
             return try receive(leaving: final)

@@ -38,7 +38,13 @@ public final class SendSession: @unchecked Sendable {
     public let connector: any TransferConnecting
     public let options: TransferOptions
     let cancellation: MigrationCancellation?
-    private var control: ControlConnection?
+    /// Behind `condition` (a cancel reads it from another thread); `controlConnection` reads it.
+    private var controlStorage: ControlConnection?
+    private var control: ControlConnection? {
+        condition.lock()
+        defer { condition.unlock() }
+        return controlStorage
+    }
     private var channels: [ConnectionChannel] = []
     private var output: PipelinedStreamOutput?
     /// Channel 0's header, with the migration id the target assigned.
@@ -54,6 +60,10 @@ public final class SendSession: @unchecked Sendable {
     private var listening = false
     private var listenerEnded = false
     private var cancelKey: Int?
+
+    // Every var below is read and written with `condition` held, except `output`,
+    // `streamHeader`, `target` and `cancelKey`, which only the caller's thread (the one that
+    // negotiates, runs the session and closes) touches.
 
     public init(connector: any TransferConnecting, options: TransferOptions = TransferOptions(), cancellation: MigrationCancellation? = nil) {
         self.connector = connector
@@ -97,7 +107,9 @@ public final class SendSession: @unchecked Sendable {
             channel.close()
             throw error
         }
-        self.control = control
+        condition.lock()
+        controlStorage = control
+        condition.unlock()
         try control.send(.propose(proposal))
         let answer = try control.receive(expecting: "waiting for the target's answer to the proposal", timeout: options.handshakeTimeout)
         switch answer {
@@ -153,7 +165,9 @@ public final class SendSession: @unchecked Sendable {
     }
 
     private func startListening(_ control: ControlConnection) {
+        condition.lock()
         listening = true
+        condition.unlock()
         let name = ThreadNames.name("ctl", streamHeader?.migrationID)
         let thread = Thread { [self] in
             ThreadNames.nameCurrent(name)
@@ -272,8 +286,11 @@ public final class SendSession: @unchecked Sendable {
     /// sent (`devices`, `totalStateBytes`). Throws before anything was handed over: the
     /// caller rolls its sources back.
     public func awaitLoaded(devices: Int, totalStateBytes: UInt64) throws(VFIOError) -> TargetConfirmation {
-        guard listening else { throw .invalidUse("awaitLoaded before openOutput") }
         condition.lock()
+        guard listening else {
+            condition.unlock()
+            throw .invalidUse("awaitLoaded before openOutput")
+        }
         let deadline = Date(timeIntervalSinceNow: options.loadTimeout.seconds)
         while !listenerEnded {
             if !condition.wait(until: deadline) { break }

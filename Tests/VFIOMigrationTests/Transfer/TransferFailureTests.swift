@@ -64,6 +64,7 @@ private let forever = PendingBytesPolicy(convergedBelow: 1, maxRounds: 1_000_000
 
 @Suite(.serialized) struct TransferFailureTests {
     private let env = DeviceEnvironment.withMockDevices()
+    private static let runs = Counter()
 
     /// Runs a migration expected to fail on both sides; checks the sources RUNNING, the targets
     /// reset, and no leak. Returns both errors.
@@ -73,8 +74,11 @@ private let forever = PendingBytesPolicy(convergedBelow: 1, maxRounds: 1_000_000
         policy: any ConvergencePolicy = PendingBytesPolicy(), sourceCancel: MigrationCancellation? = nil, targetCancel: MigrationCancellation? = nil,
         during: @escaping @Sendable () -> Void = {}
     ) throws -> (source: VFIOError, target: VFIOError) {
-        let source = try env.open(sourceSpec)
-        let targetDevice = try env.open(targetSpec)
+        // Fresh names each time: a device of the previous run may still be on its way out
+        // (the last reference goes when its thread has returned, a moment after it signalled).
+        let run = Self.runs.next()
+        let source = try env.open(sourceSpec.replacingOccurrences(of: "mock:", with: "mock:r\(run)"))
+        let targetDevice = try env.open(targetSpec.replacingOccurrences(of: "mock:", with: "mock:r\(run)"))
         let target = try LoopbackTarget([targetDevice], options: receive, cancellation: targetCancel)
         let strike = Background { () throws(VFIOError) in during() }
         let sent = Result { () throws(VFIOError) in
