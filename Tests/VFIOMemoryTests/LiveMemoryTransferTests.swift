@@ -75,6 +75,26 @@ private final class Receiver: @unchecked Sendable {
         }
     }
 
+    /// One device with PRE_COPY and one without: the devices do not pre-copy (all must), memory
+    /// still runs rounds, no progress records go out, and the source must not wait for an
+    /// acknowledgement that cannot come.
+    @Test func memoryRoundsWithoutDevicePreCopyDoNotWaitForAnAcknowledgement() throws {
+        let rig = try MemoryRig(devices: ["state=256KiB&flags=stop-copy,p2p,pre-copy", "state=128KiB&flags=stop-copy,p2p"], pages: 512,
+                                workload: MockDMAWorkload(rate: 16 << 20, hotSet: 16 << 10))
+        let receiver = try Receiver(rig.targets, memory: rig.targetMemory)
+        let policy = Stepping(base: DowntimePolicy(downtimeLimit: .milliseconds(2), switchoverBandwidth: 100e6), kernel: rig.kernel, step: .milliseconds(50))
+        let started = ContinuousClock.now
+        let sent = try Migration.send(
+            rig.sources, to: receiver.connector,
+            options: TransferOptions(handshakeTimeout: .seconds(10), switchoverAckTimeout: .seconds(8), pipeline: PipelineOptions(bufferSize: 4 << 20, lockMemory: false)),
+            save: SaveOptions(chunkSize: 256 << 10), policy: policy, memory: rig.memory)
+        _ = try receiver.finish().get()
+        #expect(ContinuousClock.now - started < .seconds(6), "no wait for an acknowledgement")
+        #expect(!sent.report.rounds.isEmpty && sent.report.devices[0].preCopyBytes == 0)
+        #expect(rig.memoryMatches)
+        #expect(rig.statesMatch)
+    }
+
     @Test func aTargetWhoseMemoryDiffersIsRefusedBeforeAnythingRuns() throws {
         let rig = try MemoryRig(devices: ["state=64KiB"], pages: 256, workload: nil)
         // The target's RAM is at another IOVA.

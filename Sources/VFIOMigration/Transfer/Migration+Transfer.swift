@@ -80,6 +80,7 @@ extension Migration {
         do {
             try transfer.negotiate(header)
             session = try SaveSession(drivers: drivers, options: save, memory: saveMemory)
+            transfer.preCopyInUse = save.preCopy && drivers.allSatisfy { $0.flags.contains(.preCopy) }
             output = try transfer.openOutput()
             output.copiesLivePages = !memoryOptions.stableDuringPreCopy
         } catch {

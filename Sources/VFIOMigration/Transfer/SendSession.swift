@@ -71,6 +71,15 @@ public final class SendSession: @unchecked Sendable {
         self.cancellation = cancellation
     }
 
+    /// Whether the caller's save session pre-copies the devices (`SaveSession.usesPreCopy`):
+    /// without it no progress records go out and no acknowledgement is waited for. Memory
+    /// rounds may still run.
+    public var preCopyInUse: Bool {
+        get { condition.lock(); defer { condition.unlock() }; return preCopyStorage }
+        set { condition.lock(); preCopyStorage = newValue; condition.unlock() }
+    }
+    private var preCopyStorage = true
+
     /// Whether the stream leaves record checksums out (TLS, or the caller said so).
     public var omitsRecordChecksums: Bool {
         switch options.checksums {
@@ -234,7 +243,7 @@ public final class SendSession: @unchecked Sendable {
     var waitsForAcks: Bool {
         condition.lock()
         defer { condition.unlock() }
-        return options.switchoverAck && (acks?.preCopy.contains(true) ?? false)
+        return options.switchoverAck && preCopyStorage && (acks?.preCopy.contains(true) ?? false)
     }
 
     func flushOutput() { try? output?.flush() }
@@ -264,7 +273,7 @@ public final class SendSession: @unchecked Sendable {
         flushOutput()
         condition.lock()
         let failure = targetFailure
-        let needAcks = options.switchoverAck && rounds > 0 && (acks?.preCopy.contains(true) ?? false)
+        let needAcks = options.switchoverAck && preCopyStorage && rounds > 0 && (acks?.preCopy.contains(true) ?? false)
         let missing = acks?.missing ?? []
         condition.unlock()
         if let failure { throw failure }
