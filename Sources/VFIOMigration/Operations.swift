@@ -167,9 +167,17 @@ public enum Migration {
     /// order) into `devices`, reading every channel on its own thread.
     @discardableResult
     public static func load(
-        _ devices: [VFIODevice], from sources: [any ByteSource], leaving final: TargetFinalState = .stopped
+        _ devices: [VFIODevice], from sources: [any ByteSource], leaving final: TargetFinalState = .stopped,
+        memory: GuestMemory? = nil, limits: StreamLimits = .default
     ) throws(VFIOError) -> LoadResult {
-        let input = try ParallelStreamInput(sources: sources)
+        let input = try ParallelStreamInput(sources: sources, limits: limits)
+        let loader = try memory.map { (m) throws(VFIOError) in try GuestMemoryLoader(memory: m) }
+        if let loader {
+            guard !input.header.regions.isEmpty else {
+                throw VFIOError(.streamIncompatible, "target guest memory was given but the stream carries none")
+            }
+            try loader.accept(regions: input.header.regions, source: sources[0].name)
+        }
         guard input.header.devices.count == devices.count else {
             throw VFIOError(
                 .streamIncompatible, "the stream carries \(input.header.devices.count) device(s) but \(devices.count) target device(s) were given")
@@ -182,13 +190,17 @@ public enum Migration {
         let session = try LoadSession(drivers: drivers)
         try session.begin()
         do throws(VFIOError) {
-            try input.load(into: session, node: devices.first?.identity.numaNode)
+            try input.load(into: session, node: devices.first?.identity.numaNode, memory: loader)
             try session.finish()
             if final == .running { try session.resume() }
         } catch {
-            throw session.phase == .aborted ? error : session.failed(error)
+            var failure = session.phase == .aborted ? error : session.failed(error)
+            failure.loadReport?.memory = loader?.report
+            throw failure
         }
-        return LoadResult(report: session.report, header: input.header)
+        var report = session.report
+        report.memory = loader?.report
+        return LoadResult(report: report, header: input.header)
     }
 
     /// Saves into a stream file at `path` ("-" for standard output). The file appears only

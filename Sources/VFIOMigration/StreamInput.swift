@@ -120,44 +120,12 @@ public final class StreamInput: LoadSource {
         }
     }
 
-    /// One pages record, zero-copy: the table into the buffer, then each data run straight
-    /// into target memory (or, when only verifying, through the buffer), then the CRC check.
+    /// One pages record, zero-copy (see `PagesRecordReader`).
     private func pages(_ record: RecordHeader) throws {
         guard memory != nil || verifiesPagesWithoutMemory else {
             throw VFIOError(.streamIncompatible, "stream carries guest memory pages but no target memory was given", device: source.name)
         }
-        let headerSize = StreamFormat.recordHeaderSize
-        let length = Int(record.payloadLength)
-        let prefix = min(PageTable.prefixSize, length)
-        let got = try source.readFully(into: buffer, headerSize..<headerSize + prefix)
-        if got < prefix { try decoder.endOfInput(available: got) }
-        let tableLength = try decoder.decodePageTableLength(in: buffer, range: headerSize..<headerSize + prefix)
-        let rest = try source.readFully(into: buffer, headerSize + prefix..<headerSize + tableLength)
-        if prefix + rest < tableLength { try decoder.endOfInput(available: prefix + rest) }
-        let table = try decoder.decodePageTable(in: buffer, range: headerSize..<headerSize + tableLength)
-        let checksums = header.hasRecordChecksums
-        let received: (crc: UInt32, dataBytes: Int)
-        if let memory {
-            received = try memory.receive(table, from: source, checksums: checksums)
-        } else {
-            received = try verifyData(table.dataLength, checksums: checksums)
-        }
-        if received.dataBytes < table.dataLength { try decoder.endOfInput(available: tableLength + received.dataBytes) }
-        try decoder.finishPages(dataCRC: received.crc)
-    }
-
-    /// Reads a record's page data through the buffer, for its CRC only.
-    private func verifyData(_ length: Int, checksums: Bool) throws(VFIOError) -> (crc: UInt32, dataBytes: Int) {
-        var crc: UInt32 = 0
-        var done = 0
-        while done < length {
-            let piece = min(length - done, buffer.capacity)
-            let got = try source.readFully(into: buffer, 0..<piece)
-            if checksums { crc = CRC32C.update(crc, buffer, 0..<got) }
-            done += got
-            if got < piece { break }
-        }
-        return (crc, done)
+        try PagesRecordReader.read(record, decoder: &decoder, source: source, buffer: buffer, memory: memory, checksums: header.hasRecordChecksums)
     }
 
     /// Reads and checks the rest of the stream without loading it anywhere (verify, inspect).

@@ -20,7 +20,10 @@ import VFIOMockDevices
     }
 
     func ramFile(_ name: String, bytes: Int, fill: (Int) -> UInt8) throws -> String {
-        let path = "/dev/shm/vfio-conformance-\(getpid())-\(name)"
+        // A tmpfs file as guest RAM: /dev/shm where it is mounted, else the temporary
+        // directory (the guest's root is a RAM file system, with no /dev/shm).
+        let directory = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : FileManager.default.temporaryDirectory.path
+        let path = "\(directory)/vfio-conformance-\(getpid())-\(name)"
         try Data((0..<bytes).map(fill)).write(to: URL(fileURLWithPath: path))
         return path
     }

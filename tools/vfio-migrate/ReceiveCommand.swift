@@ -18,6 +18,7 @@ struct ReceiveCommand: ParsableCommand {
 
             Examples:
               vfio-migrate receive 0000:5e:00.2 --listen 0.0.0.0:4444 --tls-dir /etc/pki/vfio-migration --allow-client source-host
+              vfio-migrate receive 0000:5e:00.2 --memory /dev/shm/guest-ram@0x0 --listen 0.0.0.0:4444
               vfio-migrate receive 'mock:b?state=256MiB' --listen 127.0.0.1:4444 --insecure
             """)
 
@@ -31,6 +32,7 @@ struct ReceiveCommand: ParsableCommand {
     @Option(help: "Seconds to wait for the source's commit after confirming the load.") var commitTimeout = 60.0
     @Option(help: "Seconds a new connection has to complete its TLS handshake and send its proposal; one that has not is dropped and the next is served.")
     var authenticationTimeout = 5.0
+    @OptionGroup var memory: MemoryArguments
     @OptionGroup var transport: TransportOptions
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var common: CommonOptions
@@ -55,6 +57,7 @@ struct ReceiveCommand: ParsableCommand {
             let security = try transport.security(role: .server, allowedClients: allowed)
             let env = environment.make()
             let targets = try devices.map { try env.open($0) }
+            let guestMemory = try memory.map(writable: true)
             let options = ReceiveOptions(
                 maxPayload: try parseSize(maxPayload), maxChannels: maxChannels,
                 handshakeTimeout: try transport.duration(transport.handshakeTimeout, "handshake-timeout"),
@@ -74,7 +77,7 @@ struct ReceiveCommand: ParsableCommand {
             do throws(VFIOError) {
                 result = try Migration.receive(
                     targets, from: TappingAcceptor(acceptor, progress: progress), options: options,
-                    leaving: after == "running" ? .running : .stopped, cancellation: cancellation)
+                    leaving: after == "running" ? .running : .stopped, memory: guestMemory, cancellation: cancellation)
             } catch {
                 progress.abandon()
                 throw error
@@ -89,6 +92,7 @@ struct ReceiveCommand: ParsableCommand {
             }
             var lines: [String] = []
             for d in report.devices { lines.append("\(shown(d.name)): \(formatBytes(d.bytes)) in \(d.chunks) chunks") }
+            if let memory = report.memory { lines.append(memory.summaryLine) }
             for c in result.metrics.channels {
                 lines.append("channel \(c.channel): \(formatBytes(c.bytes)), waited \(formatDuration(c.waitedForTurn)) for other channels")
             }

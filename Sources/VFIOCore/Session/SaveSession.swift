@@ -178,9 +178,13 @@ public final class SaveSession {
         }
         if memoryState != nil { sync = try syncMemory() }
         let state = try pendingExact()
-        try step { () throws(VFIOError) in
-            for (i, p) in state.enumerated() {
-                try sink.writeProgress(device: i, info: PreCopyInfo(initialBytes: p.initialBytes, dirtyBytes: p.dirtyBytes, reinitialized: p.reinitialized))
+        // Progress is PRECOPY_INFO: only devices in pre-copy have it (memory rounds run for
+        // devices without PRE_COPY too, and a stream refuses progress for them).
+        if usesPreCopy {
+            try step { () throws(VFIOError) in
+                for (i, p) in state.enumerated() {
+                    try sink.writeProgress(device: i, info: PreCopyInfo(initialBytes: p.initialBytes, dirtyBytes: p.dirtyBytes, reinitialized: p.reinitialized))
+                }
             }
         }
         var round = SaveReport.Round(

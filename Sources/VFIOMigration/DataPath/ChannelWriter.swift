@@ -7,6 +7,12 @@ import VFIOCore
 import VFIOStream
 import VFIOSyscalls
 
+/// Unchecked: it holds a sink (not Sendable) and its vars are confined: the producer's thread
+/// creates it and calls `start` (which writes the header) before the writer thread exists
+/// (Thread.start orders them); from then on only the writer thread touches the encoder, the
+/// sink and `metrics`, which the producer reads after `join` (the semaphore orders them).
+/// `started` and `joined` belong to the producer's thread; the queue, pool and ledger are
+/// thread-safe.
 final class ChannelWriter: @unchecked Sendable {
     let index: Int
     let sink: any ByteSink
@@ -21,7 +27,6 @@ final class ChannelWriter: @unchecked Sendable {
     private let ledger: DeviceLedger?
     /// False under NO_RECORD_CHECKSUMS: no CRC work at all.
     private let checksums: Bool
-    // Written by the writer thread only; read after `join`.
     private(set) var metrics: ChannelMetrics
 
     init(index: Int, sink: any ByteSink, header: StreamHeader, pool: BufferPool, queueDepth: Int, node: Int?, ledger: DeviceLedger?) throws(VFIOError) {

@@ -26,8 +26,17 @@ public final class ReceiveSession: @unchecked Sendable {
     public let acceptor: any TransferAccepting
     public let options: ReceiveOptions
     let devices: [VFIODevice]
+    /// Target guest memory the stream's pages are written into (writable, the source's regions).
+    let memory: GuestMemory?
+    private var loader: GuestMemoryLoader?
     let cancellation: MigrationCancellation?
-    private var control: ControlConnection?
+    /// `control`, `channels` and the vars below them are read and written with `lock` held
+    /// (a cancel reads them from another thread); `loader` is set once before anything runs.
+    private var controlStorage: ControlConnection?
+    private var control: ControlConnection? {
+        get { lock.withLock { controlStorage } }
+        set { lock.withLock { controlStorage = newValue } }
+    }
     private var channels: [ConnectionChannel] = []
     private let lock = NSLock()
     private var rejected: [String] = []
@@ -40,8 +49,12 @@ public final class ReceiveSession: @unchecked Sendable {
     /// Refuses later connections while this migration runs.
     private var busy: BusyResponder?
 
-    public init(devices: [VFIODevice], acceptor: any TransferAccepting, options: ReceiveOptions = ReceiveOptions(), cancellation: MigrationCancellation? = nil) {
+    public init(
+        devices: [VFIODevice], acceptor: any TransferAccepting, options: ReceiveOptions = ReceiveOptions(), memory: GuestMemory? = nil,
+        cancellation: MigrationCancellation? = nil
+    ) {
         self.devices = devices
+        self.memory = memory
         self.acceptor = acceptor
         self.options = options
         self.cancellation = cancellation
@@ -57,7 +70,7 @@ public final class ReceiveSession: @unchecked Sendable {
             if let key { cancellation?.unregister(key) }
             busy?.stop()
             control?.close()
-            for channel in channels { channel.close() }
+            for channel in lock.withLock({ channels }) { channel.close() }
         }
         do {
             return try receive(leaving: final)
@@ -70,6 +83,7 @@ public final class ReceiveSession: @unchecked Sendable {
     private func receive(leaving final: TargetFinalState) throws(VFIOError) -> ReceiveResult {
         let clock = ContinuousClock()
         let deadline = clock.now + options.handshakeTimeout
+        if let memory { loader = try GuestMemoryLoader(memory: memory) }
         let (control, proposal) = try takeProposal(until: deadline)
         var targets: [DeviceDescriptor] = []
         for device in devices { targets.append(try device.descriptor()) }
@@ -160,7 +174,10 @@ public final class ReceiveSession: @unchecked Sendable {
         if !proposal.hasRecordChecksums && !acceptsNoRecordChecksums {
             return (.checksums, "the stream would carry no record checksums and this target only accepts that over TLS")
         }
-        if !proposal.regions.isEmpty {
+        if let loader {
+            if proposal.regions.isEmpty { return (.incompatible, "this target was given guest memory and the stream carries none") }
+            do { try loader.accept(regions: proposal.regions, source: "the proposal") } catch { return (.incompatible, error.message) }
+        } else if !proposal.regions.isEmpty {
             return (.incompatible, "the stream carries \(proposal.regions.count) guest memory region(s) and this target was given none")
         }
         return nil
@@ -185,7 +202,7 @@ public final class ReceiveSession: @unchecked Sendable {
         for reader in readers { try (reader.source as? ConnectionChannel)?.setIdleTimeout(options.idleTimeout) }
         let input = try ParallelStreamInput(readers: readers, migrationID: nonce)
         let node = options.node ?? devices.first?.identity.numaNode
-        let metrics = try input.load(into: load, node: node, lockMemory: true, sendAck: { [weak self] ack in
+        let metrics = try input.load(into: load, node: node, lockMemory: true, memory: loader, sendAck: { [weak self] ack in
             guard let self else { return }
             // A lost acknowledgement only delays the source's stop; the load goes on.
             if (try? control.send(.switchoverAck(device: UInt16(ack.device), epoch: ack.epoch, offset: ack.offset))) != nil {
@@ -210,8 +227,10 @@ public final class ReceiveSession: @unchecked Sendable {
         let resumed = load.report.timings.resume
         try? control.send(.committed(final == .running ? .running : .stopped, resumeNanoseconds: resumed.wholeNanoseconds))
         busy?.stop()
+        var loadedReport = load.report
+        loadedReport.memory = loader?.report
         return ReceiveResult(
-            report: load.report, header: input.header, metrics: metrics, rejectedConnections: lock.withLock { rejected },
+            report: loadedReport, header: input.header, metrics: metrics, rejectedConnections: lock.withLock { rejected },
             acknowledgements: lock.withLock { acknowledged }, final: final)
     }
 

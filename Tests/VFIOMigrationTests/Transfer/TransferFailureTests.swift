@@ -65,6 +65,22 @@ private let forever = PendingBytesPolicy(convergedBelow: 1, maxRounds: 1_000_000
 @Suite(.serialized) struct TransferFailureTests {
     private let env = DeviceEnvironment.withMockDevices()
 
+    /// The previous run's device may still be on its way out (its last reference goes when a
+    /// thread has returned, a moment after it signalled): a busy group is retried briefly.
+    private func openWhenFree(_ spec: String) throws -> VFIODevice {
+        let end = Date().addingTimeInterval(2)
+        while true {
+            let opened = Result { () throws(VFIOError) -> VFIODevice in try env.open(spec) }
+            switch opened {
+            case .success(let device):
+                return device
+            case .failure(let error):
+                guard error.errno == .busy && Date() < end else { throw error }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+    }
+
     /// Runs a migration expected to fail on both sides; checks the sources RUNNING, the targets
     /// reset, and no leak. Returns both errors.
     private func failing(
@@ -73,8 +89,8 @@ private let forever = PendingBytesPolicy(convergedBelow: 1, maxRounds: 1_000_000
         policy: any ConvergencePolicy = PendingBytesPolicy(), sourceCancel: MigrationCancellation? = nil, targetCancel: MigrationCancellation? = nil,
         during: @escaping @Sendable () -> Void = {}
     ) throws -> (source: VFIOError, target: VFIOError) {
-        let source = try env.open(sourceSpec)
-        let targetDevice = try env.open(targetSpec)
+        let source = try openWhenFree(sourceSpec)
+        let targetDevice = try openWhenFree(targetSpec)
         let target = try LoopbackTarget([targetDevice], options: receive, cancellation: targetCancel)
         let strike = Background { () throws(VFIOError) in during() }
         let sent = Result { () throws(VFIOError) in
