@@ -21,7 +21,7 @@ declare -A allowed=(
   [VFIOMigration]="VFIOCore VFIOKernel VFIOStream VFIOSyscalls VFIOBuffers SystemPackage Foundation Synchronization"
   [VFIOMockDevices]="VFIOMigration VFIOCore VFIOKernel VFIOMock VFIOStream VFIOBuffers Foundation Synchronization"
   [tools/vfio-migrate]="ArgumentParser Logging Foundation VFIOMigration VFIOMockDevices VFIOCore VFIOKernel VFIOStream VFIOBuffers"
-  [tools/fuzz/Sources]="VFIOStream VFIOBuffers CLibFuzzer Foundation"
+  [tools/fuzz/Sources]="VFIOStream VFIOBuffers CLibFuzzer FuzzSupport VFIOMigration VFIOMockDevices Foundation"
   [Examples]="Foundation Glibc Synchronization Dispatch VFIOMigration VFIOMockDevices"
 )
 # What a VMM links: none of these may reach VFIOMock.

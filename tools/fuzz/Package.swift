@@ -1,10 +1,13 @@
 // swift-tools-version:6.1
 //
-// libFuzzer target for the stream decoder, kept out of the main package so the
-// `-sanitize=fuzzer` build never touches it. Build and run (see docs/stream-format.md,
-// "Fuzzing"):
+// libFuzzer targets, kept out of the main package so the `-sanitize=fuzzer` build never
+// touches it: the stream decoder alone, and the receiver's whole input path (control
+// connection, proposal, data channel headers, records, reassembly, page records) into
+// emulated devices and guest memory.
+// Build and run (README.md; docs/stream-format.md "Fuzzing"; docs/security.md):
 //   swift build -c release -Xswiftc -sanitize=fuzzer,address
 //   .build/release/StreamDecoderFuzzer corpus-work corpus -max_total_time=600
+//   ASAN_OPTIONS=detect_leaks=0 .build/release/ReceiverFuzzer receiver-work corpus-receiver -max_total_time=600
 import PackageDescription
 
 let package = Package(
@@ -12,9 +15,18 @@ let package = Package(
     dependencies: [.package(name: "vfio-migration", path: "../..")],
     targets: [
         .target(name: "CLibFuzzer"),
+        .target(name: "FuzzSupport", dependencies: [.product(name: "VFIOStream", package: "vfio-migration")]),
         .executableTarget(
             name: "StreamDecoderFuzzer",
-            dependencies: ["CLibFuzzer", .product(name: "VFIOStream", package: "vfio-migration")]
+            dependencies: ["CLibFuzzer", "FuzzSupport", .product(name: "VFIOStream", package: "vfio-migration")]
+        ),
+        .executableTarget(
+            name: "ReceiverFuzzer",
+            dependencies: [
+                "CLibFuzzer", "FuzzSupport",
+                .product(name: "VFIOMigration", package: "vfio-migration"),
+                .product(name: "VFIOMockDevices", package: "vfio-migration"),
+            ]
         ),
     ]
 )
