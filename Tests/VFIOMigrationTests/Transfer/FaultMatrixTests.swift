@@ -63,6 +63,23 @@ import VFIOMock
         return (source, target)
     }
 
+    /// A file save onto a disk with `room` bytes free: it must fail with ENOSPC and leave the
+    /// source RUNNING. Returns the error and the source for the cell's own checks.
+    private func savedToAFullDisk(_ spec: String, room: Int, sourceLocation: SourceLocation = #_sourceLocation) throws -> (VFIOError, VFIODevice) {
+        let source = try env.open("mock:s?\(spec)")
+        source.mock!.clearArcHistory()
+        let sink = try FillingSink(room: room)
+        do throws(VFIOError) {
+            try Migration.save([source], to: sink, options: .test, pipeline: nil)
+        } catch {
+            #expect(error.errno == .noSpace, "\(error)", sourceLocation: sourceLocation)
+            #expect(error.outcomes.map(\.isRunning) == [true], "\(error)", sourceLocation: sourceLocation)
+            #expect(try source.currentState() == .running, sourceLocation: sourceLocation)
+            return (error, source)
+        }
+        throw TestFailure("a save to a full disk succeeded")
+    }
+
     private let preCopy = "flags=stop-copy,pre-copy&state=2MiB&dirty-rate=1/1MiB"
     private let stopCopyOnly = "flags=stop-copy&state=2MiB"
 
@@ -86,17 +103,8 @@ import VFIOMock
 
     @Test("setup × ENOSPC on the sink: the stream header does not fit")
     func setupNoSpace() throws {
-        let source = try env.open("mock:s?\(preCopy)")
-        source.mock!.clearArcHistory()
-        let sink = try FillingSink(room: 0)
-        do throws(VFIOError) {
-            try Migration.save([source], to: sink, options: .test, pipeline: nil)
-            Issue.record("a save to a full disk succeeded")
-        } catch {
-            #expect(error.errno == .noSpace && error.code == .resourceExhausted, "\(error)")
-            #expect(error.outcomes.map(\.isRunning) == [true], "\(error)")
-        }
-        #expect(try source.currentState() == .running)
+        let (error, _) = try savedToAFullDisk(preCopy, room: 0)
+        #expect(error.code == .resourceExhausted, "\(error)")
     }
 
     @Test("setup × peer reset: the target resets the control connection after the source's prefix")
@@ -155,17 +163,8 @@ import VFIOMock
 
     @Test("pre-copy × ENOSPC on the sink: the disk fills 64 KiB into pre-copy")
     func preCopyNoSpace() throws {
-        let source = try env.open("mock:s?\(preCopy)")
-        let sink = try FillingSink(room: 64 << 10)
-        do throws(VFIOError) {
-            try Migration.save([source], to: sink, options: .test, pipeline: nil)
-            Issue.record("a save to a full disk succeeded")
-        } catch {
-            #expect(error.errno == .noSpace, "\(error)")
-            #expect(error.outcomes.map(\.isRunning) == [true], "\(error)")
-            #expect((error.saveReport?.devices.first?.preCopyBytes ?? 0) > 0 || error.saveReport?.devices.first?.stopCopyBytes == 0, "failed in pre-copy: \(error)")
-        }
-        #expect(try source.currentState() == .running)
+        let (error, source) = try savedToAFullDisk(preCopy, room: 64 << 10)
+        #expect((error.saveReport?.devices.first?.preCopyBytes ?? 0) > 0 || error.saveReport?.devices.first?.stopCopyBytes == 0, "failed in pre-copy: \(error)")
         #expect(source.mock!.arcHistory.contains { $0.to == .preCopy } && !source.mock!.arcHistory.contains { $0.to == .stopCopy })
     }
 
@@ -201,16 +200,7 @@ import VFIOMock
 
     @Test("stop-copy × ENOSPC on the sink: the disk fills 64 KiB into the stop-copy data")
     func stopCopyNoSpace() throws {
-        let source = try env.open("mock:s?\(stopCopyOnly)")
-        let sink = try FillingSink(room: 64 << 10)
-        do throws(VFIOError) {
-            try Migration.save([source], to: sink, options: .test, pipeline: nil)
-            Issue.record("a save to a full disk succeeded")
-        } catch {
-            #expect(error.errno == .noSpace, "\(error)")
-            #expect(error.outcomes.map(\.isRunning) == [true], "\(error)")
-        }
-        #expect(try source.currentState() == .running)
+        let (_, source) = try savedToAFullDisk(stopCopyOnly, room: 64 << 10)
         #expect(source.mock!.arcHistory.contains { $0.to == .stopCopy }, "the failure came in STOP_COPY")
     }
 

@@ -16,25 +16,16 @@ final class Recording: @unchecked Sendable {
 }
 
 /// A connection that copies everything written on it into a recording.
-final class RecordingConnection: ByteStreamConnection, @unchecked Sendable {
-    let inner: any ByteStreamConnection
+final class RecordingConnection: PassThroughConnection, @unchecked Sendable {
     let recording: Recording
     init(_ inner: any ByteStreamConnection, into recording: Recording) {
-        self.inner = inner
         self.recording = recording
+        super.init(inner)
     }
-    var description: String { inner.description }
-    var peerAddress: String { inner.peerAddress }
-    func read(into buffer: IOBuffer, range: Range<Int>) throws -> Int { try inner.read(into: buffer, range: range) }
-    func write(_ buffer: IOBuffer, range: Range<Int>) throws {
+    override func write(_ buffer: IOBuffer, range: Range<Int>) throws {
         try inner.write(buffer, range: range)
         recording.append(buffer.bytes(range))
     }
-    func write(gather slices: [BufferSlice]) throws { for slice in slices { try write(slice.buffer, range: slice.range) } }
-    func shutdownWrite() throws { try inner.shutdownWrite() }
-    func close() throws { try inner.close() }
-    func interrupt() { inner.interrupt() }
-    func setIdleTimeout(_ timeout: Duration?) throws { try inner.setIdleTimeout(timeout) }
 }
 
 /// Records every connection a source opens: the first is the control connection, the others
@@ -111,20 +102,16 @@ final class ForeignIDConnector: TransferConnecting, @unchecked Sendable {
 }
 
 /// Holds back the stream header until it is whole, then sends it with another migration id.
-final class HeaderRewritingConnection: ByteStreamConnection, @unchecked Sendable {
-    let inner: any ByteStreamConnection
+final class HeaderRewritingConnection: PassThroughConnection, @unchecked Sendable {
     let migrationID: MigrationID
     private var pending: [UInt8] = []
     private var passed = false
     init(_ inner: any ByteStreamConnection, migrationID: MigrationID) {
-        self.inner = inner
         self.migrationID = migrationID
+        super.init(inner)
     }
-    var description: String { inner.description }
-    var peerAddress: String { inner.peerAddress }
-    func read(into buffer: IOBuffer, range: Range<Int>) throws -> Int { try inner.read(into: buffer, range: range) }
 
-    func write(_ buffer: IOBuffer, range: Range<Int>) throws {
+    override func write(_ buffer: IOBuffer, range: Range<Int>) throws {
         guard !passed else { return try inner.write(buffer, range: range) }
         pending += buffer.bytes(range)
         guard pending.count >= StreamFormat.headerPrefixSize else { return }
@@ -137,12 +124,6 @@ final class HeaderRewritingConnection: ByteStreamConnection, @unchecked Sendable
         passed = true
         try inner.write(IOBuffer(holding: rewritten), range: 0..<rewritten.count)
     }
-
-    func write(gather slices: [BufferSlice]) throws { for slice in slices { try write(slice.buffer, range: slice.range) } }
-    func shutdownWrite() throws { try inner.shutdownWrite() }
-    func close() throws { try inner.close() }
-    func interrupt() { inner.interrupt() }
-    func setIdleTimeout(_ timeout: Duration?) throws { try inner.setIdleTimeout(timeout) }
 }
 
 extension IOBuffer {
