@@ -318,6 +318,31 @@ import VFIOMock
         #expect(source.message.contains("the target failed"), "\(source)")
     }
 
+    @Test("target write × validation failure on the second of two devices, after the first finished loading: both targets reset, both sources RUNNING")
+    func targetWriteValidationFailureOnTheSecondDevice() throws {
+        let spec = "flags=stop-copy,p2p&state=1MiB"
+        let sources = [try env.open("mock:s0?\(spec)&seed=5"), try env.open("mock:s1?\(spec)&seed=6")]
+        let targets = [try env.open("mock:t0?\(spec)"), try env.open("mock:t1?\(spec)&fail-arc=RESUMING>STOP:EINVAL")]
+        let before = targets.map { $0.mock!.stateDigest }
+        let listening = try MatrixTarget(targets, options: receive)
+        let sent = Result { () throws(VFIOError) in
+            try Migration.send(sources, to: TCPConnector(to: listening.address, security: .insecure), options: .test(), save: .test)
+        }
+        guard case .failure(let source) = sent, case .failure(let target) = listening.finish() else {
+            Issue.record("a migration whose second target refused its state completed"); return
+        }
+        #expect(source.outcomes.map(\.isRunning) == [true, true], "\(source)")
+        #expect(try sources.map { try $0.currentState() } == [.running, .running])
+        #expect(target.errno == .invalidArgument && target.description.contains("mock:t1"), "\(target)")
+        #expect(target.outcomes.map(\.recovery) == [.reset, .reset], "\(target)")
+        #expect(try targets.map { try $0.currentState() } == [.running, .running])
+        // The refusing device kept nothing. The one that had loaded holds its old state or the
+        // source's whole state (the emulator's reset models no wipe of device memory), never
+        // a part of it.
+        #expect(targets[1].mock!.stateDigest == before[1])
+        #expect([before[0], sources[0].mock!.stateDigest].contains(targets[0].mock!.stateDigest))
+    }
+
     @Test("target write × device to ERROR: RESUMING -> STOP fails into ERROR; the target is reset")
     func targetWriteDeviceError() throws {
         let (_, target) = try rolledBack(try run(stopCopyOnly, "\(stopCopyOnly)&fail-arc=RESUMING>STOP:EIO:error"))

@@ -68,6 +68,7 @@ final class CutLink: ByteStreamConnection, @unchecked Sendable {
     let inner: any ByteStreamConnection
     let after: Int
     private var sent = 0
+    private(set) var didCut = false
     init(_ inner: any ByteStreamConnection, after: Int) {
         self.inner = inner
         self.after = after
@@ -80,6 +81,7 @@ final class CutLink: ByteStreamConnection, @unchecked Sendable {
         if fits > 0 { try inner.write(buffer, range: range.lowerBound..<(range.lowerBound + fits)) }
         sent += fits
         if fits < range.count {
+            didCut = true
             inner.interrupt()
             throw VFIOError(.ioFailure, "the link was cut after \(after) bytes (soak)", errno: .connectionReset)
         }
@@ -98,6 +100,7 @@ final class CuttingConnector: TransferConnecting, @unchecked Sendable {
     let after: Int
     private let lock = NSLock()
     private var opened = 0
+    private var link: CutLink?
     init(_ base: TCPConnector, channel: Int, after: Int) {
         self.base = base
         self.channel = channel
@@ -112,6 +115,11 @@ final class CuttingConnector: TransferConnecting, @unchecked Sendable {
             return opened
         }
         guard index == channel + 1 else { return connection }
-        return ConnectionChannel(CutLink(connection.connection, after: after))
+        let cut = CutLink(connection.connection, after: after)
+        lock.withLock { link = cut }
+        return ConnectionChannel(cut)
     }
+
+    /// Whether the link was cut: a channel that carried fewer bytes than `after` never was.
+    var didCut: Bool { lock.withLock { link?.didCut ?? false } }
 }

@@ -82,7 +82,8 @@ struct Soak {
             done.signal()
         }.start()
         let base = TCPConnector(to: NetworkAddress(host: "127.0.0.1", port: listener.port), security: secure ? .tls(tls!.client) : .insecure)
-        let connector: any TransferConnecting = fault == .linkCut ? CuttingConnector(base, channel: faulty % channels, after: cutAfter) : base
+        let cutting = fault == .linkCut ? CuttingConnector(base, channel: faulty % channels, after: cutAfter) : nil
+        let connector: any TransferConnecting = cutting ?? base
         let options = TransferOptions(
             channels: channels, checksums: checksums, handshakeTimeout: .seconds(10), idleTimeout: .seconds(10),
             switchoverAckTimeout: .seconds(10), loadTimeout: .seconds(20), commitTimeout: .seconds(10),
@@ -97,7 +98,10 @@ struct Soak {
         var kind = "success"
         switch (sent, received!) {
         case (.success(let s), .success):
-            if !fault.survivable { violations.append("the fault '\(fault.rawValue)' did not stop the migration") }
+            // A link cut after more bytes than its channel carried never happened.
+            if !fault.survivable && !(fault == .linkCut && cutting?.didCut == false) {
+                violations.append("the fault '\(fault.rawValue)' did not stop the migration")
+            }
             if s.confirmation.committed != .running { violations.append("committed as \(String(describing: s.confirmation.committed))") }
             for d in 0..<deviceCount {
                 if sources[d].mock!.stateDigest != targets[d].mock!.stateDigest { violations.append("device \(d): the target's state differs from the source's") }
@@ -117,7 +121,11 @@ struct Soak {
                     if state(targets[d]) != .stop { violations.append("device \(d): an uncommitted target in \(String(describing: state(targets[d])))") }
                 } else {
                     if state(targets[d]) != .running { violations.append("device \(d): target in \(String(describing: state(targets[d]))) after a failure") }
-                    if targets[d].mock!.stateDigest != before[d] { violations.append("device \(d): a failed migration changed the target's state") }
+                    // Nothing partial: the target holds its old state, or (a device that
+                    // finished loading before another failed) the source's whole state, which
+                    // the emulator's reset leaves in place as it models no device memory wipe.
+                    let now = targets[d].mock!.stateDigest
+                    if now != before[d] && now != sources[d].mock!.stateDigest { violations.append("device \(d): a failed migration left a partial state in the target") }
                 }
             }
         case (.success, .failure(let t)):
