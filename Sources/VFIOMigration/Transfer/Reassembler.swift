@@ -41,6 +41,11 @@ final class Reassembler: @unchecked Sendable {
     private var waits: [Int: (device: Int, offset: UInt64)] = [:]
     private var finishedChannels = 0
     private var failure: VFIOError?
+    /// The failure is a write refused because the load had already been aborted: another
+    /// channel's failed write did that, and its error (the cause, the one that carries the
+    /// devices' outcomes) replaces this one when it comes. What the interruption of the other
+    /// channels makes them throw meanwhile does not.
+    private var failureIsConsequence = false
     private let load: LoadSession
     /// Only for several channels with record checksums: one channel's digest cannot check the
     /// whole device's data, so this does.
@@ -187,7 +192,8 @@ final class Reassembler: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Fails the load: every waiting reader wakes and throws `error`; the first failure wins.
+    /// Fails the load: every waiting reader wakes and throws `error`; the first failure wins,
+    /// unless it was only a consequence of another (a write into the load that one aborted).
     func fail(_ error: VFIOError) {
         condition.lock()
         failLocked(error)
@@ -201,8 +207,16 @@ final class Reassembler: @unchecked Sendable {
     }
 
     private func failLocked(_ error: VFIOError) {
-        guard failure == nil else { return }
+        let consequence = error.code == .invalidUse && load.phase == .aborted
+        if failure != nil {
+            if failureIsConsequence && !consequence && !error.outcomes.isEmpty {
+                failure = error
+                failureIsConsequence = false
+            }
+            return
+        }
         failure = error
+        failureIsConsequence = consequence
         condition.broadcast()
         // Interrupting the connections is a shutdown(2) per socket: it takes no lock, so it
         // may run under this one, and it runs before anyone could close them.
