@@ -1,5 +1,5 @@
 // `--memory FILE[@IOVA]` through the built binary: guest RAM files saved with a device and
-// loaded into another file, equal afterwards; a target whose regions differ refused before
+// loaded into another file, equal afterwards, and inspected region by region; a target whose regions differ refused before
 // any page is written (exit 3); `--checksum none` streams taken only when the load says so;
 // the demo with memory.
 import Foundation
@@ -36,6 +36,14 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == Data(contentsOf: URL(fileURLWithPath: source)))
         let verify = try CLI.run(["verify", stream])
         #expect(verify.status == 0, "\(verify.out) \(verify.err)")
+        let inspect = try CLI.run(["inspect", stream])
+        #expect(inspect.status == 0, "inspect reads page streams: \(inspect.out) \(inspect.err)")
+        #expect(inspect.out.contains("region 0      0x100000 + 2.00 MiB"), "\(inspect.out)")
+        #expect(inspect.out.contains("510 pages with data, 2 zero pages"), "\(inspect.out)")
+        let json = try CLI.run(["inspect", stream, "--json"])
+        #expect(json.status == 0, "\(json.err)")
+        try CLI.validate(json.out, against: "inspect")
+        #expect(json.out.contains("\"dataPages\" : 510"), "\(json.out.suffix(600))")
     }
 
     @Test func aTargetWithOtherRegionsIsRefusedBeforeAnyPage() throws {

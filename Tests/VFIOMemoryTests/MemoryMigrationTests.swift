@@ -46,7 +46,7 @@ struct MemoryRig {
                  pipeline: PipelineOptions? = PipelineOptions(bufferSize: 4 << 20, bufferCount: 3, lockMemory: false)) throws -> (Migration.SaveResult, Migration.LoadResult) {
         let sink = BytesSink()
         let session = try SaveSessionRun(rig: self, policy: policy, step: step, budget: budget, pipeline: pipeline, sink: sink)
-        let saved = try session.result
+        let saved = session.result
         let loaded = try Migration.load(targets, from: BytesSource(sink.bytes), memory: targetMemory)
         return (saved, loaded)
     }

@@ -49,7 +49,16 @@ struct InspectCommand: ParsableCommand {
             out.append("  pre-copy       \(d.preCopy.chunks) chunks, \(formatBytes(d.preCopy.bytes))")
             out.append("  stop-copy      \(d.stopCopy.chunks) chunks, \(formatBytes(d.stopCopy.bytes))\(d.ended ? "" : " (no end-of-device record)")")
         }
+        for r in result.regions {
+            let pages = { (c: PageCounts) in "\(c.dataPages) pages with data, \(c.zeroPages) zero pages in \(c.records) records" }
+            out.append("region \(r.index)      0x\(String(r.start, radix: 16)) + \(formatBytes(r.length)), \(formatBytes(UInt64(r.pageSize))) pages")
+            out.append("  pre-copy       \(pages(r.preCopy))")
+            out.append("  stop-copy      \(pages(r.stopCopy))")
+        }
         let o = result.omitted
+        if o.regions > 0 {
+            out.append("(\(o.regions) more region(s) not described: \(o.regionPages.dataPages) pages with data, \(o.regionPages.zeroPages) zero pages)")
+        }
         if o.devices > 0 {
             out.append("(\(o.devices) more device(s) not described: pre-copy \(o.preCopy.chunks) chunks, \(formatBytes(o.preCopy.bytes)); stop-copy \(o.stopCopy.chunks) chunks, \(formatBytes(o.stopCopy.bytes)); \(o.ended) ended)")
         }
