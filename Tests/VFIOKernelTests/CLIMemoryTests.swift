@@ -46,6 +46,18 @@ import Testing
         #expect(json.out.contains("\"dataPages\" : 510"), "\(json.out.suffix(600))")
     }
 
+    @Test func aPausedGuestsMemoryIsSentInPlaceAndLoadsEqual() throws {
+        let dir = try TempDir()
+        let source = try ram(dir, "src.ram", bytes: 1 << 20, random: true)
+        let target = try ram(dir, "dst.ram", bytes: 1 << 20, random: false)
+        let stream = dir.file("vm.vfiomig")
+        let save = try CLI.run(["save", "mock:a?state=64KiB", "--memory", source, "--guest-paused", "-o", stream, "--quiet"])
+        #expect(save.status == 0, "\(save.err)")
+        let load = try CLI.run(["load", "mock:b?state=64KiB", "--memory", target, "-i", stream])
+        #expect(load.status == 0, "\(load.err)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == Data(contentsOf: URL(fileURLWithPath: source)))
+    }
+
     @Test func aTargetWithOtherRegionsIsRefusedBeforeAnyPage() throws {
         let dir = try TempDir()
         let source = try ram(dir, "src.ram", bytes: 1 << 20, random: true)

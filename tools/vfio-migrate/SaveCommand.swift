@@ -36,6 +36,8 @@ struct SaveCommand: ParsableCommand {
     @OptionGroup var memory: MemoryArguments
     @Flag(help: "With --memory and no dirty page tracker, treat every page as dirty at every round instead of refusing.")
     var allPagesDirty = false
+    @Flag(help: "Nothing writes the --memory files during the save (a paused guest): pre-copy pages are checksummed where they are instead of being copied first.")
+    var guestPaused = false
     @Option(help: "Record checksums: crc32c, or none (NO_RECORD_CHECKSUMS: only over a transport that authenticates every byte).")
     var checksum = "crc32c"
     @OptionGroup var environment: EnvironmentOptions
@@ -71,7 +73,7 @@ struct SaveCommand: ParsableCommand {
                 report = try Migration.save(
                     sources, to: sink, options: options, leaving: final == .running ? .running : .stopped,
                     checkingTargets: targets, memory: guestMemory,
-                    memoryOptions: Migration.MemoryOptions(allowAllDirty: allPagesDirty), recordChecksums: checksum == "crc32c").report
+                    memoryOptions: Migration.MemoryOptions(allowAllDirty: allPagesDirty, stableDuringPreCopy: guestPaused), recordChecksums: checksum == "crc32c").report
                 try file.commit()
             } catch {
                 progress.abandon()
