@@ -68,6 +68,15 @@ public final class FileChannel: ByteSink, ByteSource {
         bytesWritten += UInt64(range.count)
     }
 
+    public func write(gathering slices: [BufferSlice]) throws(VFIOError) {
+        do {
+            try fd.writeAll(gather: slices)
+        } catch {
+            throw fail(error, "failed to write the stream at byte \(bytesWritten)")
+        }
+        bytesWritten += UInt64(slices.reduce(0) { $0 + $1.range.count })
+    }
+
     public func flush() throws(VFIOError) {
         do { try fd.sync() } catch { throw fail(error, "failed to flush the stream after \(bytesWritten) bytes") }
     }

@@ -65,6 +65,24 @@ public struct StreamFD: ~Copyable {
         }
     }
 
+    /// Writes the slices in order with writev(2), as few calls as the kernel allows; the same
+    /// rules for short writes, a full file and a vanished reader as `writeAll(_:_:)`.
+    public func writeAll(gather slices: [BufferSlice]) throws(SyscallError) {
+        let total = slices.reduce(0) { $0 + $1.range.count }
+        var done = 0
+        try slices.forEachRegionGroup { (group) throws(SyscallError) in
+            var pending = group
+            while !pending.isEmpty {
+                let n = try retryingInterrupts("writev (\(done) of \(total) bytes written)", on: name) { () throws(Errno) in
+                    try LinuxKernel.shared.writevWithoutSIGPIPE(rawValue, from: pending, target: target)
+                }
+                guard n > 0 else { throw SyscallError(operation: "writev (\(done) of \(total) bytes written)", object: name, errno: .noSpace) }
+                done += n
+                pending = pending.dropping(n)
+            }
+        }
+    }
+
     /// Writes all of `bytes` (headers; small).
     public func writeAll(_ bytes: [UInt8]) throws(SyscallError) {
         guard !bytes.isEmpty else { return }
