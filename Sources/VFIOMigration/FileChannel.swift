@@ -94,10 +94,10 @@ public final class FileChannel: ByteSink, ByteSource {
         try flush()
         guard let staging else { return }
         do {
-            if FileManager.default.fileExists(atPath: staging.final) { try FileManager.default.removeItem(atPath: staging.final) }
-            try FileManager.default.moveItem(atPath: staging.temporary, toPath: staging.final)
+            try StreamFD.replace(staging.final, with: staging.temporary)
         } catch {
-            throw VFIOError(.ioFailure, "cannot move the complete stream from \(staging.temporary) into place: \(error.localizedDescription)", device: staging.final)
+            let errno = ErrorNumber(error.errno)
+            throw VFIOError(VFIOError.code(for: errno), "cannot move the complete stream from \(staging.temporary) into place", device: staging.final, operation: "rename", errno: errno)
         }
     }
 

@@ -18,12 +18,12 @@ public struct InspectionLimits: Sendable, Hashable {
     /// Guest memory regions described one by one; the rest are summed in `omitted`.
     public var regions: Int
 
+    /// Negative counts are taken as 0, string limits below 16 bytes as 16.
     public init(devices: Int = 64, attributes: Int = 32, stringBytes: Int = 256, regions: Int = 64) {
-        precondition(devices >= 0 && attributes >= 0 && stringBytes >= 16 && regions >= 0, "inspection limits out of range")
-        self.devices = devices
-        self.attributes = attributes
-        self.stringBytes = stringBytes
-        self.regions = regions
+        self.devices = max(0, devices)
+        self.attributes = max(0, attributes)
+        self.stringBytes = max(16, stringBytes)
+        self.regions = max(0, regions)
     }
 }
 
@@ -108,7 +108,8 @@ extension Migration {
     /// Reads the whole stream, counting as it goes; a problem stops the walk and is reported
     /// in the result (the header must at least be readable, else this throws).
     public static func inspect(_ source: any ByteSource, limits: InspectionLimits = InspectionLimits()) throws(VFIOError) -> StreamInspection {
-        let input = try StreamInput(from: source)
+        // Read-only: a stream without record checksums is walked too (its header says so).
+        let input = try StreamInput(from: source, limits: .readOnly)
         // Pages are read and checked (record by record, into the reused buffer), not loaded.
         input.verifiesPagesWithoutMemory = true
         let h = input.header

@@ -26,9 +26,10 @@ import Testing
         let source = try ram(dir, "src.ram", bytes: 2 << 20, random: true)
         let target = try ram(dir, "dst.ram", bytes: 2 << 20, random: false)
         let stream = dir.file("vm.vfiomig")
-        let save = try CLI.run(["save", "mock:a?state=256KiB&seed=3", "--memory", "\(source)@0x100000", "-o", stream, "--json", "--quiet"])
+        let save = try CLI.run(["save", "mock:a?state=256KiB&seed=3", "--memory", "\(source)@0x100000", "-o", stream, "--json", "--quiet", "--downtime-limit", "50"])
         #expect(save.status == 0, "\(save.err)")
         try CLI.validate(save.out, against: "save")
+        #expect(save.out.contains("within the limit 50 ms") || save.out.contains("round limit"), "the downtime rule decided: \(save.out.suffix(800))")
         #expect(save.out.contains("\"memory\""), "the report carries the memory part")
         let load = try CLI.run(["load", "mock:b?state=256KiB&seed=9", "--memory", "\(target)@0x100000", "-i", stream])
         #expect(load.status == 0, "\(load.err)")
@@ -70,6 +71,7 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == Data(count: 1 << 20), "no page was written")
         let none = try CLI.run(["load", "mock:b?state=64KiB", "-i", stream])
         #expect(none.status == 3, "pages but no --memory: \(none.err)")
+        #expect(none.err.contains("no target memory was given") && !none.err.contains("reset"), "refused before the target entered RESUMING: \(none.err)")
     }
 
     @Test func streamsWithoutChecksumsNeedTheLoadsConsent() throws {

@@ -27,6 +27,14 @@ public struct StreamFD: ~Copyable {
         return StreamFD(rawValue: fd, name: path, owned: true)
     }
 
+    /// Moves a complete file written under `temporary` to `final` in one rename(2): a reader
+    /// sees the old file or the new one, and a failure leaves the old one in place.
+    public static func replace(_ final: String, with temporary: String) throws(SyscallError) {
+        try retryingInterrupts("rename(\(temporary))", on: "file \(final)") { () throws(Errno) in
+            try LinuxKernel.shared.rename(temporary, to: final)
+        }
+    }
+
     /// Standard input (0) or output (1); not closed on deinit.
     package static func standard(_ fd: CInt) -> StreamFD {
         StreamFD(rawValue: fd, name: fd == 0 ? "standard input" : "standard output", owned: false)
