@@ -40,10 +40,10 @@ public enum Migration {
     }
 
     /// The stream header for `devices`: one descriptor each, in stream order, and the regions
-    /// of `memory`. Without `recordChecksums` the header sets NO_RECORD_CHECKSUMS (for
-    /// transports that authenticate every byte).
+    /// of `memory`. `recordChecksums: .off` sets NO_RECORD_CHECKSUMS (for transports that
+    /// authenticate every byte); `.automatic` is `.on` here, where no transport is known.
     public static func header(
-        for drivers: [MigrationDriver], devices: [VFIODevice], chunkSize: Int, memory: GuestMemory? = nil, recordChecksums: Bool = true
+        for drivers: [MigrationDriver], devices: [VFIODevice], chunkSize: Int, memory: GuestMemory? = nil, recordChecksums: RecordChecksums = .on
     ) throws(VFIOError) -> StreamHeader {
         var descriptors: [DeviceDescriptor] = []
         for (device, driver) in zip(devices, drivers) {
@@ -53,7 +53,7 @@ public enum Migration {
             throw VFIOError(.invalidArgument, "pages of \(memory.largestPageSize) bytes do not fit records of \(chunkSize) bytes: raise the chunk size")
         }
         return StreamHeader(
-            flags: recordChecksums ? 0 : HeaderFlags.noRecordChecksums.rawValue,
+            flags: recordChecksums == .off ? HeaderFlags.noRecordChecksums.rawValue : 0,
             creationTimeNanoseconds: Int64(Date().timeIntervalSince1970 * 1e9), maxPayload: UInt32(chunkSize),
             host: HostInfo.current, writer: "vfio-migrate \(VersionInfo.version)", devices: descriptors,
             regions: memory?.descriptors ?? [])
@@ -75,7 +75,7 @@ public enum Migration {
         _ devices: [VFIODevice], to sink: any ByteSink, options: SaveOptions = SaveOptions(),
         policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
         checkingTargets targets: [VFIODevice]? = nil, pipeline: PipelineOptions? = PipelineOptions(),
-        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: Bool = true,
+        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: RecordChecksums = .on,
         roundByteBudget: Int = .max, afterRound: (SaveReport.Round) -> Void = { _ in }
     ) throws(VFIOError) -> SaveResult {
         if let targets, targets.count != devices.count {
@@ -212,7 +212,7 @@ public enum Migration {
         _ devices: [VFIODevice], to path: String, options: SaveOptions = SaveOptions(),
         policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
         checkingTargets targets: [VFIODevice]? = nil, pipeline: PipelineOptions? = PipelineOptions(),
-        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: Bool = true,
+        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: RecordChecksums = .on,
         roundByteBudget: Int = .max, afterRound: (SaveReport.Round) -> Void = { _ in }
     ) throws(VFIOError) -> SaveResult {
         let file = try FileChannel.creating(path)

@@ -81,7 +81,7 @@ struct SaveCommand: ParsableCommand {
                 report = try Migration.save(
                     sources, to: sink, options: options, policy: policy, leaving: final == .running ? .running : .stopped,
                     checkingTargets: targets, memory: guestMemory,
-                    memoryOptions: Migration.MemoryOptions(allowAllDirty: allPagesDirty, stableDuringPreCopy: guestPaused), recordChecksums: checksum == "crc32c").report
+                    memoryOptions: Migration.MemoryOptions(allowAllDirty: allPagesDirty, stableDuringPreCopy: guestPaused), recordChecksums: checksum == "crc32c" ? .on : .off).report
             } catch {
                 progress.abandon()
                 var failure = error.withFailoverHint(for: sources)
