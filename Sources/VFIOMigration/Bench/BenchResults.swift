@@ -35,6 +35,8 @@ public struct BenchRow: Sendable, Hashable, Codable {
     public var bytes: UInt64
     /// Seconds of each run, in repetition order.
     public var seconds: [Double]
+    /// CPU seconds the process used in each run (every thread: both ends of a loopback run).
+    public var cpuSeconds: [Double]
 
     /// Bytes per second of the median run.
     public var rate: Double {
@@ -52,6 +54,11 @@ public struct BenchRatio: Sendable, Hashable, Codable {
     /// Per repetition.
     public var values: [Double]
     public var median: Double
+    /// The same ratio of the two variants' fastest runs (the ones the machine disturbed least).
+    public var best: Double
+    /// The ratio of bytes per CPU-second (for costs: of CPU-seconds per byte), median of the
+    /// repetitions: what the work costs whatever else ran on the machine.
+    public var cpu: Double
     public var target: BenchTarget?
     /// Whether the median keeps the target; nil without one.
     public var met: Bool?

@@ -5,6 +5,7 @@
 import Foundation
 import VFIOCore
 import VFIOKernel
+import VFIOSyscalls
 
 /// A device the benchmark needs; the caller makes it (the CLI: a `mock:` device with the
 /// emulator's fast source, so the emulator is not what is measured).
@@ -116,23 +117,31 @@ public final class EmulatorBenchmark {
     private func measure(_ section: BenchSection, _ variants: [Variant], _ comparisons: [Comparison]) throws(VFIOError) {
         for v in variants { _ = try v.run() }
         var seconds: [String: [Double]] = [:]
+        var cpu: [String: [Double]] = [:]
         for repetition in 0..<options.repetitions {
-            for v in BenchStatistics.order(variants, repetition: repetition) { seconds[v.id, default: []].append(try v.run()) }
+            for v in BenchStatistics.order(variants, repetition: repetition) {
+                let before = BenchIO.processCPUSeconds()
+                seconds[v.id, default: []].append(try v.run())
+                cpu[v.id, default: []].append(BenchIO.processCPUSeconds() - before)
+            }
         }
         var rows: [String: BenchRow] = [:]
         for v in variants {
-            let row = BenchRow(id: v.id, section: section, label: v.label, bytes: v.bytes, seconds: seconds[v.id] ?? [])
+            let row = BenchRow(id: v.id, section: section, label: v.label, bytes: v.bytes, seconds: seconds[v.id] ?? [], cpuSeconds: cpu[v.id] ?? [])
             rows[v.id] = row
             report.rows.append(row)
         }
         for c in comparisons {
             guard let of = rows[c.of], let over = rows[c.over] else { preconditionFailure("comparison \(c.id) of unmeasured rows") }
-            let values = zip(of.seconds, over.seconds).map { a, b in
+            let ratio = { (a: Double, b: Double) -> Double in
                 c.kind == .throughput ? (Double(of.bytes) / a) / (Double(over.bytes) / b) : (a / Double(of.bytes)) / (b / Double(over.bytes))
             }
+            let values = zip(of.seconds, over.seconds).map(ratio)
             let median = BenchStatistics.median(values) ?? 0
+            let best = ratio(of.seconds.min() ?? 0, over.seconds.min() ?? 0)
+            let cpu = BenchStatistics.median(zip(of.cpuSeconds, over.cpuSeconds).map(ratio)) ?? 0
             report.ratios.append(BenchRatio(
-                id: c.id, label: c.label, of: c.of, over: c.over, values: values, median: median, target: c.target,
+                id: c.id, label: c.label, of: c.of, over: c.over, values: values, median: median, best: best, cpu: cpu, target: c.target,
                 met: c.target.map { $0.isMet(by: median) }, note: c.note))
         }
     }

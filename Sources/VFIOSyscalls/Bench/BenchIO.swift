@@ -22,6 +22,15 @@ package enum BenchIO {
     }
 }
 
+extension BenchIO {
+    /// CPU time of the whole process so far (every thread, user and system), in seconds.
+    package static func processCPUSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}
+
 extension StreamFD {
     /// pread(2) of up to `range.count` bytes at `offset` into `buffer[range]`; 0 at the end.
     package func read(into buffer: IOBuffer, _ range: Range<Int>, atOffset offset: Int) throws(SyscallError) -> Int {
