@@ -63,6 +63,12 @@ extension BenchCommand {
             say("measuring memory (\(memoryDevices) × \(formatBytes(memoryState)), two processes)")
             memory = try TwoProcessMemory(devices: memoryDevices, stateBytes: memoryState, channels: memoryDevices).run()
         }
+        if let report {
+            say("sampling a live migration for the report")
+            let timeline = try bench.timeline(bytes: quick ? 32 << 20 : 256 << 20)
+            try BenchReportWriter.emulator(result, memory: memory, timeline: timeline, to: report)
+            say("report: \(report)/index.html")
+        }
         let passed = result.missed.isEmpty && (memory?.met ?? true)
         if common.json {
             try JSONOutput.print(EmulatorResult(run: result, memory: memory, passed: passed))

@@ -55,3 +55,38 @@ enum BenchText {
 extension String {
     func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }
+
+extension BenchText {
+    static let phaseOrder = [
+        "save.setup", "save.preCopy", "save.quiesce", "save.stopping", "save.finalRead", "save.finish", "save.total",
+        "load.begin", "load.writing", "load.validation", "load.resume", "load.total", "downtime",
+    ]
+
+    static func device(_ r: DeviceBenchReport) -> String {
+        var lines: [String] = []
+        let h = r.host
+        lines.append("host: \(h.cpuModel ?? "unknown CPU"), \(h.cpus) CPUs, \(h.numaNodes.map { "\($0) NUMA node(s), " } ?? "")Linux \(h.kernelRelease)\(h.iommuCommandLine.isEmpty ? "" : ", " + h.iommuCommandLine.joined(separator: " "))")
+        for (d, t) in zip(r.devices, r.targets) {
+            let node = d.numaNode.map { "node \($0)" } ?? "no NUMA node"
+            let group = "group \(d.iommuGroup)\(d.iommuGroupType.map { " (\($0))" } ?? "")"
+            lines.append("device \(shown(d.name)): \(shown(d.driver)) \(shown(d.driverVersion)), \(node), \(group)\(t.name == d.name ? "" : " -> \(shown(t.name))")")
+        }
+        if let b = r.buffers {
+            let placed = b.boundNode.map { "on node \($0)" } ?? "not bound to a node"
+            lines.append("buffers: \(b.bufferCount) × \(formatBytes(b.bufferSize)) \(placed), \(b.locked ? "locked" : "not locked")\(r.writerThreadNode.map { "; writer thread on node \($0)" } ?? "")\(b.note.map { " (\(shown($0)))" } ?? "")")
+        }
+        if let first = r.runs.first {
+            let rates = r.runs.map(\.saveRate)
+            lines.append("\(r.runs.count) run(s) of \(formatBytes(first.stateBytes)) (\(formatBytes(first.preCopyBytes)) pre-copy), save rate p50 \(rate(BenchStatistics.median(rates) ?? 0))\(BenchStatistics.median(r.runs.compactMap(\.loadRate)).map { ", load rate p50 \(rate($0))" } ?? "")")
+        }
+        lines.append("")
+        lines.append("phase".padding(toLength: 18, withPad: " ", startingAt: 0) + "p25".leftPadded(12) + "p50".leftPadded(12) + "p90".leftPadded(12))
+        for name in phaseOrder {
+            guard let p = r.percentiles[name] else { continue }
+            lines.append(name.padding(toLength: 18, withPad: " ", startingAt: 0) + formatSeconds(p.p25).leftPadded(12) + formatSeconds(p.p50).leftPadded(12) + formatSeconds(p.p90).leftPadded(12))
+        }
+        lines.append("")
+        lines.append("devices left: " + r.finalStates.sorted { $0.key < $1.key }.map { "\(shown($0.key)) \($0.value)" }.joined(separator: ", "))
+        return lines.joined(separator: "\n")
+    }
+}

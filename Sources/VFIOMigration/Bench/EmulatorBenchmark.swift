@@ -146,7 +146,7 @@ public final class EmulatorBenchmark {
         }
     }
 
-    private func device(_ request: BenchDeviceRequest) throws(VFIOError) -> VFIODevice {
+    fileprivate func device(_ request: BenchDeviceRequest) throws(VFIOError) -> VFIODevice {
         if let known = devices[request.name] { return known }
         let made = try makeDevice(request)
         devices[request.name] = made
@@ -380,4 +380,47 @@ public final class EmulatorBenchmark {
     private func label(_ bytes: Int) -> String {
         bytes >= 1 << 30 && bytes % (1 << 30) == 0 ? "\(bytes >> 30) GiB" : bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
     }
+}
+
+/// One sampled live migration for the report: bytes per channel over time, the downtime's
+/// parts, and what each pre-copy round left.
+public struct BenchTimeline: Sendable, Codable {
+    public var devices: Int
+    public var channels: Int
+    public var stateBytes: UInt64
+    public var interval: Double
+    public var samples: [ThroughputSample]
+    public var downtime: DowntimeBreakdown
+    public var rounds: [SaveReport.Round]
+}
+
+extension EmulatorBenchmark {
+    /// `devices` devices of `bytes` each that pre-copy while they keep dirtying their state,
+    /// sent over `channels` loopback connections with every channel's bytes sampled.
+    public func timeline(devices count: Int = 4, bytes: Int, channels: Int = 4) throws(VFIOError) -> BenchTimeline {
+        var sources: [VFIODevice] = []
+        var targets: [VFIODevice] = []
+        for i in 0..<count {
+            let state = UInt64(bytes)
+            sources.append(try device(BenchDeviceRequest(name: "tl\(i)-s", role: .source, stateBytes: state, preCopy: true, p2p: count > 1, dirtying: true)))
+            targets.append(try device(BenchDeviceRequest(name: "tl\(i)-t", role: .target, stateBytes: state, preCopy: true, p2p: count > 1, dirtying: true)))
+        }
+        let interval = Duration.milliseconds(10)
+        let box = SamplerBox()
+        let run = try LoopbackRun.engine(
+            sources, into: targets, channels: channels, save: SaveOptions(chunkSize: options.chunkSize, preCopy: true),
+            wrap: { base in
+                let counting = CountingConnector(base, channels: channels)
+                box.sampler = ThroughputSampler(counting.counters, interval: interval)
+                return counting
+            })
+        let samples = box.sampler?.stop() ?? []
+        return BenchTimeline(
+            devices: count, channels: channels, stateBytes: run.send.report.totalBytes, interval: interval.seconds, samples: samples,
+            downtime: run.send.downtime, rounds: run.send.report.rounds)
+    }
+}
+
+private final class SamplerBox: @unchecked Sendable {
+    var sampler: ThroughputSampler?
 }
