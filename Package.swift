@@ -124,6 +124,10 @@ let package = Package(
             dependencies: ["VFIOMigration", "VFIOMockDevices", "VFIOKernel", "VFIOMock", "VFIOCore", "VFIOSyscalls", "VFIOStream"]
         ),
         .testTarget(
+            name: "VFIOMemoryTests",
+            dependencies: ["VFIOMigration", "VFIOMockDevices", "VFIOMock", "VFIOKernel", "VFIOCore", "VFIOStream", "VFIOSyscalls", "VFIOBuffers"]
+        ),
+        .testTarget(
             name: "VFIOMigrationTests",
             dependencies: ["VFIOMigration", "VFIOMockDevices", "VFIOMock", "VFIOCore", "VFIOStream", "VFIOKernel", "VFIOBuffers"],
             resources: [.copy("Fixtures")]

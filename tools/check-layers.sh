@@ -97,10 +97,14 @@ done
 
 # The public API: raw descriptors, raw addresses and the syscall seam stay package-internal.
 if [ "${1:-}" != "--no-build" ]; then
-  if swift package dump-symbol-graph --minimum-access-level public >/tmp/check-layers-symbols.log 2>&1; then
-    python3 tools/check-public-api.py .build || status=1
+  # On a fresh clone the test-discovery modules are not built yet, so SwiftPM fails to dump
+  # their graphs; that is the only failure tolerated (the script demands every module's graph).
+  log=/tmp/check-layers-symbols.log
+  swift package dump-symbol-graph --minimum-access-level public >"$log" 2>&1 || true
+  if grep -E '(^|: )error:' "$log" | grep -qv "for 'vfio_migrationPackage\(Discovered\)\?Tests'"; then
+    echo "layer check: swift package dump-symbol-graph failed:"; grep -E -B2 -A3 '(^|: )error:' "$log" | tail -30; status=1
   else
-    echo "layer check: swift package dump-symbol-graph failed:"; tail -20 /tmp/check-layers-symbols.log; status=1
+    python3 tools/check-public-api.py .build || status=1
   fi
 fi
 

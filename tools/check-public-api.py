@@ -75,8 +75,11 @@ def main():
     root = sys.argv[1] if len(sys.argv) > 1 else ".build"
     graphs = [p for p in glob.glob(f"{root}/*/symbolgraph/*.symbols.json")
               if os.path.basename(p).split(".")[0].split("@")[0] in MODULES]
-    if not graphs:
-        print(f"check-public-api: no symbol graphs under {root}/*/symbolgraph", file=sys.stderr)
+    found = {os.path.basename(p).split(".")[0].split("@")[0] for p in graphs}
+    missing = [m for m in MODULES if m not in found]
+    if missing:
+        print(f"check-public-api: no symbol graph under {root}/*/symbolgraph for "
+              + ", ".join(missing), file=sys.stderr)
         return 2
     problems = [p for g in sorted(graphs) for p in check(g)]
     for p in problems:

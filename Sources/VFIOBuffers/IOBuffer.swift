@@ -48,6 +48,34 @@ public final class IOBuffer {
         self.release = release
     }
 
+    /// Memory the embedder (a VMM) mapped itself and lends to the engine: guest RAM it
+    /// already has mapped. Nothing is copied and nothing is freed here; `whenReleased` runs
+    /// once, from deinit, so the VMM may unmap the memory after that and not before.
+    ///
+    /// Unsafe because the engine cannot check what it is given: the memory must stay mapped
+    /// (and writable, where the engine is to write it) for the buffer's whole life.
+    public static func unsafeAdoptingMemoryMappedByTheEmbedder(
+        _ memory: UnsafeMutableRawBufferPointer, whenReleased: (@Sendable () -> Void)? = nil
+    ) throws(AdoptionError) -> IOBuffer {
+        guard let base = memory.baseAddress, memory.count > 0 else { throw .empty }
+        guard UInt(bitPattern: base) % UInt(alignment) == 0 else { throw .misaligned(offset: Int(UInt(bitPattern: base) % UInt(alignment))) }
+        return IOBuffer(adopting: base, capacity: memory.count) { _, _ in whenReleased?() }
+    }
+
+    /// Why memory lent by the embedder was refused.
+    public enum AdoptionError: Error, Sendable, Equatable, CustomStringConvertible {
+        case empty
+        /// The start is `offset` bytes past a page boundary.
+        case misaligned(offset: Int)
+
+        public var description: String {
+            switch self {
+            case .empty: "the lent memory is empty"
+            case .misaligned(let offset): "the lent memory starts \(offset) bytes past a \(IOBuffer.alignment)-byte page boundary"
+            }
+        }
+    }
+
     deinit {
         if let release {
             release(base, capacity)
@@ -80,6 +108,22 @@ public final class IOBuffer {
         // SAFETY: the destination range was checked to lie inside the allocation.
         let destination = UnsafeMutableRawBufferPointer(start: base + offset, count: bytes.count)
         destination.copyBytes(from: bytes)
+    }
+
+    /// Sets `range` to zero (a ZERO run of guest pages arriving).
+    public func zero(_ range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= capacity, "IOBuffer zero range out of bounds")
+        // SAFETY: the range was checked to lie inside the allocation.
+        (base + range.lowerBound).initializeMemory(as: UInt8.self, repeating: 0, count: range.count)
+    }
+
+    /// Copies `source[range]` to `offset` in this buffer (which must hold it); the two may be
+    /// the same buffer only when the ranges do not overlap.
+    public func copy(from source: IOBuffer, _ range: Range<Int>, to offset: Int) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= source.capacity, "IOBuffer copy source out of bounds")
+        precondition(offset >= 0 && offset + range.count <= capacity, "IOBuffer copy destination out of bounds")
+        // SAFETY: both ranges were checked to lie inside their allocations.
+        (base + offset).copyMemory(from: source.base + range.lowerBound, byteCount: range.count)
     }
 
     /// Copies out `range` as an array (tests, small headers; not the hot path).

@@ -12,9 +12,17 @@ public final class StreamInput: LoadSource {
     private var decoder: StreamDecoder
     private let buffer: IOBuffer
     private var finished = false
+    /// Where pages records go: target memory, or nowhere (nil: refused unless verifying).
+    public let memory: GuestMemoryLoader?
+    /// Without `memory`: read pages records through the buffer and check them instead of
+    /// refusing them (what verify and inspect want; a load without memory must refuse).
+    public var verifiesPagesWithoutMemory = false
 
-    /// Reads and checks the header from `source`.
-    public init(from source: any ByteSource, limits: StreamLimits = .default) throws(VFIOError) {
+    /// Reads and checks the header from `source`. With `memory`, pages records are loaded
+    /// into it, and a stream whose regions differ from the target's is refused here, before
+    /// any page is written; a stream with regions but no `memory` is refused at its first
+    /// pages record.
+    public init(from source: any ByteSource, limits: StreamLimits = .default, memory: GuestMemoryLoader? = nil) throws(VFIOError) {
         self.source = source
         var decoder = StreamDecoder(limits: limits)
         let prefix = IOBuffer(capacity: StreamFormat.headerPrefixSize)
@@ -34,6 +42,13 @@ public final class StreamInput: LoadSource {
         }
         self.decoder = decoder
         buffer = IOBuffer(capacity: StreamFormat.recordHeaderSize + Int(header.maxPayload))
+        self.memory = memory
+        if let memory {
+            guard !header.regions.isEmpty else {
+                throw VFIOError(.streamIncompatible, "target guest memory was given but the stream carries none", device: source.name)
+            }
+            try memory.accept(regions: header.regions, source: source.name)
+        }
     }
 
     /// Opens `path` ("-" for standard input) and reads the header.
@@ -74,6 +89,10 @@ public final class StreamInput: LoadSource {
             do {
                 if got < headerSize { try decoder.endOfInput(available: got) }
                 let record = try decoder.decodeRecordHeader(from: buffer, at: 0)
+                if record.type == .pages {
+                    try pages(record)
+                    continue
+                }
                 let end = headerSize + Int(record.payloadLength)
                 let payload = try source.readFully(into: buffer, headerSize..<end)
                 if payload < Int(record.payloadLength) { try decoder.endOfInput(available: payload) }
@@ -93,7 +112,7 @@ public final class StreamInput: LoadSource {
                 case .skipped, .deviceDigest:
                     continue // a record a newer minor marked skippable; a digest the decoder checked
                 case .pages:
-                    throw VFIOError(.streamIncompatible, "stream carries guest memory pages, which this loader does not take", device: source.name)
+                    preconditionFailure("pages records are read by pages(_:)")
                 }
             } catch {
                 throw Self.classify(error, source.name)
@@ -101,8 +120,17 @@ public final class StreamInput: LoadSource {
         }
     }
 
+    /// One pages record, zero-copy (see `PagesRecordReader`).
+    private func pages(_ record: RecordHeader) throws {
+        guard memory != nil || verifiesPagesWithoutMemory else {
+            throw VFIOError(.streamIncompatible, "stream carries guest memory pages but no target memory was given", device: source.name)
+        }
+        try PagesRecordReader.read(record, decoder: &decoder, source: source, buffer: buffer, memory: memory, checksums: header.hasRecordChecksums)
+    }
+
     /// Reads and checks the rest of the stream without loading it anywhere (verify, inspect).
     public func validateToEnd() throws(VFIOError) -> StreamSummary {
+        verifiesPagesWithoutMemory = true
         while !finished {
             if case .endOfStream = try next() { break }
         }

@@ -13,6 +13,15 @@ public final class StreamOutput: SaveSink {
     private let control = IOBuffer(capacity: 4096)
     /// Bytes written so far (the stream offset of the next record).
     public private(set) var bytesWritten: UInt64 = 0
+    /// Copy pre-copy pages before checksumming them (the default), so a page the guest writes
+    /// meanwhile cannot break its record's checksum; false when nothing writes guest memory
+    /// during the save (a paused guest), which sends them straight from memory too.
+    public var copiesLivePages = true
+    /// Pages sent so far (data and ZERO), and records.
+    public private(set) var pageCounts = PageTransferCounts()
+    private var packer = PagePacker()
+    private var pageControl: IOBuffer?
+    private var bounce: IOBuffer?
 
     /// Writes the header to `sink`.
     public init(header: StreamHeader, to sink: any ByteSink) throws(VFIOError) {
@@ -57,6 +66,26 @@ public final class StreamOutput: SaveSink {
         let record = try framed { (encoder) throws(StreamUsageError) in try encoder.frameEndOfStream(in: control, at: 0) }
         try write(control, 0..<record.recordLength)
         try sink.flush()
+    }
+
+    public var carriesMemory: Bool { !header.regions.isEmpty }
+
+    public func writePages(region index: Int, runs: [DirtyRun], phase: StatePhase, round: UInt64, of memory: GuestMemory) throws(VFIOError) {
+        let region = try PageRouting.region(index, of: memory, header: header)
+        let maxPages = PagePacker.maxPages(pageSize: region.pageSize, maxPayload: header.maxPayload)
+        let control = pageControl ?? IOBuffer(capacity: PagePacker.controlSpace(pages: maxPages))
+        if control.capacity < PagePacker.controlSpace(pages: maxPages) { throw .invalidUse("page control buffer sized for another region") }
+        pageControl = control
+        let copy = copiesLivePages && phase == .preCopy && header.hasRecordChecksums
+        if copy && bounce == nil { bounce = IOBuffer(capacity: Int(header.maxPayload)) }
+        for group in PagePacker.records(runs, maxPages: maxPages) {
+            let packed = try packer.pack(
+                region: index, region, runs: group, phase: phase, round: round, encoder: &encoder, control: control, controlStart: 0,
+                bounce: copy ? BufferSlice(bounce!, 0..<bounce!.capacity) : nil)
+            try sink.write(gathering: packed.slices)
+            bytesWritten += UInt64(packed.recordLength)
+            pageCounts.add(packed)
+        }
     }
 
     /// The encoder refuses a call the format forbids; for this sink that is a misuse by its caller.

@@ -71,6 +71,24 @@ private let tls = CLI.packageRoot + "/Tests/VFIOSyscallsTests/Fixtures/tls"
         #expect(r["channels"] as? Int == 2)
     }
 
+    @Test func guestMemoryTravelsWithTheDevicesAndLandsInTheTargetsFile() throws {
+        let dir = try TempDir()
+        let source = dir.file("src.ram"), target = dir.file("dst.ram")
+        var bytes = [UInt8](repeating: 0, count: 4 << 20)
+        for i in stride(from: 0, to: bytes.count, by: 8) { bytes[i] = UInt8(truncatingIfNeeded: i >> 12 &* 31 &+ i) }
+        for i in (1 << 20)..<(2 << 20) { bytes[i] = 0 }  // a stretch of zero pages
+        try Data(bytes).write(to: URL(fileURLWithPath: source))
+        try Data(count: 4 << 20).write(to: URL(fileURLWithPath: target))
+        let receiver = try BackgroundReceiver(["mock:b?state=1MiB", "--memory", target, "--listen", "127.0.0.1:0", "--insecure", "--json", "--quiet"])
+        let sent = try CLI.run(["send", "mock:a?state=1MiB", "--memory", source, "--to", receiver.address, "--insecure", "--channels", "2", "--json", "--quiet"])
+        let received = try receiver.finish()
+        #expect(sent.status == 0, "\(sent.err)")
+        #expect(received.status == 0, "\(received.err)")
+        try CLI.validate(sent.out, against: "send")
+        try CLI.validate(received.out, against: "receive")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == Data(bytes), "the target's RAM file equals the source's")
+    }
+
     @Test func textOutputNamesTheDowntimeAndTheChannels() throws {
         let receiver = try BackgroundReceiver(["mock:b?state=1MiB", "--listen", "127.0.0.1:0", "--insecure"])
         let sent = try CLI.run(["send", "mock:a?state=1MiB", "--to", receiver.address, "--insecure"])

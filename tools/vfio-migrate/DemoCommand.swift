@@ -20,12 +20,19 @@ struct DemoCommand: ParsableCommand {
               vfio-migrate
               vfio-migrate demo --state 1GiB --devices 4 --channels 4
               vfio-migrate demo --through demo.vfiomig
+              vfio-migrate demo --memory /dev/shm/guest-ram
+
+            With --memory, the file is the guest's RAM: the mock devices write into it (64 MiB/s
+            each, 1 MiB hot) while pre-copy runs, it travels through a stream file with the
+            devices' state (--through, or a temporary file), and it is loaded into a temporary
+            file of the same size, which must end equal.
             """)
 
     @Option(help: "Device state size of each mock device (e.g. 64MiB).") var state = "64MiB"
     @Option(help: "Number of devices migrated together.") var devices = 2
     @Option(help: "Data connections of the live migration.") var channels = 2
     @Option(help: "Go through this stream file instead of a live connection (kept afterwards).") var through: String?
+    @OptionGroup var memory: MemoryArguments
     @OptionGroup var common: CommonOptions
 
     struct Result: Encodable {
@@ -38,6 +45,7 @@ struct DemoCommand: ParsableCommand {
         var identical: [Bool]
         var sourceStates: [String]
         var targetStates: [String]
+        var memoryIdentical: Bool?
     }
 
     func run() throws {
@@ -47,7 +55,9 @@ struct DemoCommand: ParsableCommand {
             let size = try parseSize(state)
             let env = DeviceEnvironment.withMockDevices()
             let options = "state=\(size)&flags=stop-copy,p2p,pre-copy&dirty-rate=4/1MiB"
-            let sources = try (0..<devices).map { try env.open("mock:src\($0)?\(options)&seed=\(100 + $0)") }
+            // With guest memory the sources write into it while they run (DMA at the mock's clock).
+            func dma(_ i: Int) -> String { memory.isEmpty ? "" : "&dma-rate=64MiB/s&dma-hot=1MiB&dma-seed=\(i + 1)" }
+            let sources = try (0..<devices).map { try env.open("mock:src\($0)?\(options)\(dma($0))&seed=\(100 + $0)") }
             let targets = try (0..<devices).map { try env.open("mock:dst\($0)?\(options)&seed=\(200 + $0)") }
             for s in sources { _ = s.mock!.mutateState(blocks: 8) }  // a guest has been running
             invocation.say("migrating \(devices) mock device(s) of \(formatBytes(size)) each (STOP_COPY|P2P|PRE_COPY)")
@@ -57,7 +67,20 @@ struct DemoCommand: ParsableCommand {
             var downtime: DowntimeBreakdown?
             let streamBytes: UInt64
             let transport: String
-            if let path = through {
+            var memoryIdentical: Bool?
+            if !memory.isEmpty {
+                // The live transfer carries device state only; guest memory goes through a file.
+                let path = through ?? FileManager.default.temporaryDirectory.appendingPathComponent("vfio-demo-\(getpid()).vfiomig").path
+                defer { if through == nil { try? FileManager.default.removeItem(atPath: path) } }
+                let (saved, loaded, same) = try migrateWithMemory(sources, targets, path: path, env: env, invocation: invocation)
+                save = saved
+                load = loaded
+                memoryIdentical = same
+                let summary = try Migration.verify(path)
+                streamBytes = summary.streamLength
+                transport = "file \(path)"
+                invocation.say("stream \(shown(path)): \(formatBytes(summary.streamLength)), \(summary.recordCount) records, every checksum verified")
+            } else if let path = through {
                 // Pre-copy while running, compatibility checked before the sources stop, then
                 // every device quiesces P2P before any enters STOP_COPY.
                 let result = try Migration.migrate(sources, to: targets, through: path)
@@ -109,10 +132,14 @@ struct DemoCommand: ParsableCommand {
             if common.json {
                 try JSONOutput.print(Result(
                     transport: transport, streamBytes: streamBytes, save: save, load: load, downtime: downtime, channels: through == nil ? channels : 1,
-                    identical: identical, sourceStates: sourceStates.map(\.description), targetStates: targetStates.map(\.description)))
+                    identical: identical, sourceStates: sourceStates.map(\.description), targetStates: targetStates.map(\.description),
+                    memoryIdentical: memoryIdentical))
             }
             guard identical.allSatisfy({ $0 }) else {
                 throw CLIFailure(.failed, "migration finished but a target's state differs from its source")
+            }
+            guard memoryIdentical != false else {
+                throw CLIFailure(.failed, "migration finished but the target's guest memory differs from the source's")
             }
             invocation.say("migration complete: \(formatBytes(streamBytes)) moved")
         }
@@ -135,5 +162,41 @@ final class DemoReceiver: @unchecked Sendable {
     func join() -> Result<ReceiveResult, VFIOError> {
         done.wait()
         return result!
+    }
+}
+
+extension DemoCommand {
+    /// The save and load by hand, with guest memory: the sources' DMA workloads run with the
+    /// mock clock between rounds, the target RAM is a zeroed temporary file per region.
+    func migrateWithMemory(
+        _ sources: [VFIODevice], _ targets: [VFIODevice], path: String, env: DeviceEnvironment, invocation: Invocation
+    ) throws -> (SaveReport, LoadReport, Bool) {
+        guard let guestMemory = try memory.map(writable: false) else { preconditionFailure("no memory") }
+        try memory.mapForDMA(guestMemory, into: sources)
+        var targetRegions: [GuestMemoryRegion] = []
+        var scratch: [String] = []
+        defer { for file in scratch { try? FileManager.default.removeItem(atPath: file) } }
+        for (i, region) in guestMemory.regions.enumerated() {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("vfio-demo-ram-\(getpid())-\(i)").path
+            guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
+                throw CLIFailure(.failed, "cannot create the target RAM file \(file)")
+            }
+            try handle.truncate(atOffset: region.length)
+            try handle.close()
+            scratch.append(file)
+            targetRegions.append(try GuestMemoryRegion.mapping(file: file, iova: region.iova, pageSize: region.pageSize, writable: true))
+        }
+        let targetMemory = try GuestMemory(targetRegions)
+        invocation.say("guest memory: \(guestMemory.regions.count) region(s), \(formatBytes(guestMemory.totalBytes)); the devices write into it while pre-copy runs")
+        let clock = env.mockKernel!.clock
+        let saved = try Migration.save(
+            sources, to: path, policy: DowntimePolicy(), checkingTargets: targets, memory: guestMemory,
+            roundByteBudget: 16 << 20, afterRound: { _ in clock.advance(by: .milliseconds(20)) })
+        let loaded = try Migration.load(targets, from: path, leaving: .running, memory: targetMemory)
+        if let m = saved.report.memory { invocation.say("  \(m.summaryLine)") }
+        if let reason = saved.report.convergenceReason { invocation.say("  policy: \(reason)") }
+        let same = zip(guestMemory.regions, targetMemory.regions).allSatisfy { $0.buffer.bytes(0..<Int($0.length)) == $1.buffer.bytes(0..<Int($1.length)) }
+        invocation.say("  target guest memory \(same ? "identical to" : "DIFFERS FROM") the source's")
+        return (saved.report, loaded.report, same)
     }
 }

@@ -18,6 +18,7 @@ struct ReceiveCommand: ParsableCommand {
 
             Examples:
               vfio-migrate receive 0000:5e:00.2 --listen 0.0.0.0:4444 --tls-dir /etc/pki/vfio-migration --allow-client source-host
+              vfio-migrate receive 0000:5e:00.2 --memory /dev/shm/guest-ram@0x0 --listen 0.0.0.0:4444
               vfio-migrate receive 'mock:b?state=256MiB' --listen 127.0.0.1:4444 --insecure
             """)
 
@@ -29,6 +30,7 @@ struct ReceiveCommand: ParsableCommand {
     @Option(help: "Largest record accepted (the receive buffer per channel, e.g. 16MiB).") var maxPayload = "16MiB"
     @Option(help: "Most data channels accepted.") var maxChannels = 16
     @Option(help: "Seconds to wait for the source's commit after confirming the load.") var commitTimeout = 60.0
+    @OptionGroup var memory: MemoryArguments
     @OptionGroup var transport: TransportOptions
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var common: CommonOptions
@@ -53,6 +55,7 @@ struct ReceiveCommand: ParsableCommand {
             let security = try transport.security(role: .server, allowedClients: allowed)
             let env = environment.make()
             let targets = try devices.map { try env.open($0) }
+            let guestMemory = try memory.map(writable: true)
             let options = ReceiveOptions(
                 maxPayload: try parseSize(maxPayload), maxChannels: maxChannels,
                 handshakeTimeout: try transport.duration(transport.handshakeTimeout, "handshake-timeout"),
@@ -71,7 +74,7 @@ struct ReceiveCommand: ParsableCommand {
             do throws(VFIOError) {
                 result = try Migration.receive(
                     targets, from: TappingAcceptor(acceptor, progress: progress), options: options,
-                    leaving: after == "running" ? .running : .stopped, cancellation: cancellation)
+                    leaving: after == "running" ? .running : .stopped, memory: guestMemory, cancellation: cancellation)
             } catch {
                 progress.abandon()
                 throw error
@@ -86,6 +89,7 @@ struct ReceiveCommand: ParsableCommand {
             }
             var lines: [String] = []
             for d in report.devices { lines.append("\(shown(d.name)): \(formatBytes(d.bytes)) in \(d.chunks) chunks") }
+            if let memory = report.memory { lines.append(memory.summaryLine) }
             for c in result.metrics.channels {
                 lines.append("channel \(c.channel): \(formatBytes(c.bytes)), waited \(formatDuration(c.waitedForTurn)) for other channels")
             }

@@ -19,6 +19,12 @@ struct SaveCommand: ParsableCommand {
               vfio-migrate save 0000:3b:00.2 0000:3b:00.3 -o pair.vfiomig --after stop
               vfio-migrate save 0000:3b:00.2 -o - | ssh target vfio-migrate load 0000:5e:00.2 -i -
               vfio-migrate save 'mock:a?state=64MiB' -o a.vfiomig --target 'mock:b?state=64MiB'
+              vfio-migrate save 0000:3b:00.2 --memory /dev/shm/guest-ram@0x0 -o vm.vfiomig
+
+            With --memory, guest RAM files travel with the devices: every page while the guest
+            runs, the pages the devices dirtied again round by round (DMA logging when every
+            device offers it, else the container's tracking; with neither the save is refused
+            unless --all-pages-dirty), the rest after the devices stopped.
             """)
 
     @Argument(help: "Devices to save, in stream order.") var devices: [String]
@@ -27,6 +33,11 @@ struct SaveCommand: ParsableCommand {
     @Flag(help: "Skip pre-copy even when the devices support it.") var noPreCopy = false
     @Option(help: "Bytes per chunk (e.g. 1MiB).") var chunkSize = "1MiB"
     @Option(help: "State the devices are left in: running (a capture) or stop (a migration).") var after = "running"
+    @OptionGroup var memory: MemoryArguments
+    @Flag(help: "With --memory and no dirty page tracker, treat every page as dirty at every round instead of refusing.")
+    var allPagesDirty = false
+    @Option(help: "Record checksums: crc32c, or none (NO_RECORD_CHECKSUMS: only over a transport that authenticates every byte).")
+    var checksum = "crc32c"
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var common: CommonOptions
 
@@ -47,6 +58,9 @@ struct SaveCommand: ParsableCommand {
             let sources = try devices.map { try env.open($0) }
             let targets = try target.isEmpty ? nil : target.map { try env.open($0) }
             let options = SaveOptions(chunkSize: try parseSize(chunkSize), preCopy: !noPreCopy)
+            guard checksum == "crc32c" || checksum == "none" else { throw CLIFailure(.usage, "--checksum takes crc32c or none") }
+            let guestMemory = try memory.map(writable: false)
+            if let guestMemory { try memory.mapForDMA(guestMemory, into: sources) }
             invocation.logger.info("saving \(sources.count) device(s) to \(output)", metadata: ["chunk": "\(options.chunkSize)"])
 
             let progress = invocation.progress("saving")
@@ -56,7 +70,8 @@ struct SaveCommand: ParsableCommand {
             do throws(VFIOError) {
                 report = try Migration.save(
                     sources, to: sink, options: options, leaving: final == .running ? .running : .stopped,
-                    checkingTargets: targets).report
+                    checkingTargets: targets, memory: guestMemory,
+                    memoryOptions: Migration.MemoryOptions(allowAllDirty: allPagesDirty), recordChecksums: checksum == "crc32c").report
                 try file.commit()
             } catch {
                 progress.abandon()
@@ -76,6 +91,7 @@ struct SaveCommand: ParsableCommand {
             for d in report.devices {
                 lines.append("\(shown(d.name)): \(formatBytes(d.totalBytes)) in \(d.chunks) chunks (pre-copy \(formatBytes(d.preCopyBytes)), stop-copy \(formatBytes(d.stopCopyBytes)))")
             }
+            if let memory = report.memory { lines.append(memory.summaryLine) }
             lines.append("pre-copy rounds \(report.rounds.count)\(report.converged == true ? " (converged)" : ""), downtime \(formatDuration(report.timings.downtime))")
             lines.append("wrote \(shown(output)) (\(formatBytes(file.bytesWritten))); devices left in \(final)")
             if toStandardError { Console.err(lines.joined(separator: "\n")) } else { Console.out(lines.joined(separator: "\n")) }

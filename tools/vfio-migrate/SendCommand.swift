@@ -19,6 +19,7 @@ struct SendCommand: ParsableCommand {
             Examples:
               vfio-migrate send 0000:3b:00.2 --to target-host:4444 --tls-dir /etc/pki/vfio-migration
               vfio-migrate send 0000:3b:00.2 0000:3b:00.3 --to 10.0.0.2:4444 --channels 4 --insecure
+              vfio-migrate send 0000:3b:00.2 --memory /dev/shm/guest-ram@0x0 --to target-host:4444 --channels 4
               vfio-migrate send 'mock:a?state=256MiB' --to 127.0.0.1:4444 --insecure
             """)
 
@@ -33,6 +34,9 @@ struct SendCommand: ParsableCommand {
     @Option(help: "Pre-copy rounds at most.") var maxRounds = 16
     @Option(help: "Seconds to wait for the switchover acknowledgement after pre-copy converged.") var switchoverAckTimeout = 120.0
     @Option(help: "Seconds to wait for the target to confirm the load after the last byte.") var loadTimeout = 120.0
+    @OptionGroup var memory: MemoryArguments
+    @Flag(help: "With --memory and no dirty page tracker, treat every page as dirty at every round instead of refusing.")
+    var allPagesDirty = false
     @Option(help: "The name the target's certificate must carry (default: the host of --to).") var tlsName: String?
     @OptionGroup var transport: TransportOptions
     @OptionGroup var environment: EnvironmentOptions
@@ -59,6 +63,8 @@ struct SendCommand: ParsableCommand {
             let security = try transport.security(role: .client, serverName: tlsName ?? address.host)
             let env = environment.make()
             let sources = try devices.map { try env.open($0) }
+            let guestMemory = try memory.map(writable: false)
+            if let guestMemory { try memory.mapForDMA(guestMemory, into: sources) }
             let save = SaveOptions(chunkSize: try parseSize(chunkSize), preCopy: !noPreCopy)
             let options = TransferOptions(
                 channels: channels, checksums: checksums, switchoverAck: !noSwitchoverAck,
@@ -76,7 +82,9 @@ struct SendCommand: ParsableCommand {
 
             let result: Migration.SendResult
             do throws(VFIOError) {
-                result = try Migration.send(sources, to: connector, options: options, save: save, policy: policy, cancellation: cancellation)
+                result = try Migration.send(
+                    sources, to: connector, options: options, save: save, policy: policy, memory: guestMemory,
+                    memoryOptions: Migration.MemoryOptions(allowAllDirty: allPagesDirty), cancellation: cancellation)
             } catch {
                 progress.abandon()
                 throw error.withFailoverHint(for: sources)
@@ -93,6 +101,7 @@ struct SendCommand: ParsableCommand {
             for d in report.devices {
                 lines.append("\(shown(d.name)): \(formatBytes(d.totalBytes)) (pre-copy \(formatBytes(d.preCopyBytes)), stop-copy \(formatBytes(d.stopCopyBytes)))")
             }
+            if let memory = report.memory { lines.append(memory.summaryLine) }
             lines.append("pre-copy rounds \(report.rounds.count)\(report.converged == true ? " (converged)" : "")\(report.convergenceReason.map { ": " + shown($0) } ?? "")")
             let d = result.downtime
             lines.append("downtime \(formatDuration(d.total)): stopping \(formatDuration(d.stopping)), final read \(formatDuration(d.finalRead)), transfer and target writes \(formatDuration(d.transferAndWrite)), target validation \(formatDuration(d.targetValidation)), commit and resume \(formatDuration(d.commitAndResume))")

@@ -33,9 +33,9 @@ final class CheckedStream: ByteSource {
     }
 
     /// The stream's header, read now; the stream is then read again from its first byte.
-    func header() throws(VFIOError) -> StreamHeader {
+    func header(limits: StreamLimits = .default) throws(VFIOError) -> StreamHeader {
         defer { rewind() }
-        return try StreamInput(from: self).header
+        return try StreamInput(from: self, limits: limits).header
     }
 
     /// Serves what was read so far once more, then the rest of the input.

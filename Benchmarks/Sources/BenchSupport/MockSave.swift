@@ -74,6 +74,8 @@ public final class MockSaveBench {
 public enum ResidentMemory {
     /// VmRSS in bytes.
     public static var current: Int { field("VmRSS:") }
+    /// RssAnon in bytes: the process's own memory, without the file pages it maps (guest RAM).
+    public static var anonymous: Int { field("RssAnon:") }
     /// VmHWM (the peak since start or since the last `resetPeak`) in bytes.
     public static var peak: Int { field("VmHWM:") }
 

@@ -46,3 +46,12 @@ public final class DiscardSink: SaveSink {
     public func endDevice(_ device: Int) throws(VFIOError) {}
     public func endStream() throws(VFIOError) {}
 }
+
+/// A byte sink that drops what it is given: the engine's work on pages alone, no I/O.
+public final class DroppingSink: ByteSink {
+    public let name = "dropping sink"
+    public private(set) var bytes: UInt64 = 0
+    public init() {}
+    public func write(_ buffer: IOBuffer, _ range: Range<Int>) throws(VFIOError) { bytes += UInt64(range.count) }
+    public func write(gathering slices: [BufferSlice]) throws(VFIOError) { for s in slices { bytes += UInt64(s.range.count) } }
+}

@@ -117,6 +117,38 @@ if options.sections.contains(.bitmap) {
     }
 }
 
+if options.sections.contains(.pages) {
+    do {
+        let result = try measurePages(mib: options.pagesMiB, repetitions: options.repetitions)
+        for variant in [PageVariant.inPlace, .copied] {
+            verdicts.append(Verdict(
+                name: "\(variant.rawValue) / memcpy", measured: format(result.ratio[variant]!, 3), target: "≥ 0.55",
+                pass: result.ratio[variant]! >= 0.55))
+        }
+    } catch {
+        fail("page streaming comparison failed: \(error)")
+    }
+}
+
+if options.sections.contains(.qemu) {
+    do {
+        if let result = try measureQEMU(mib: options.qemuMiB, smallMiB: options.qemuMiB / 8, repetitions: options.qemuRepetitions) {
+            for (variant, target) in [(SaveVariant.checksums, 1.0), (.stable, 1.0), (.noChecksums, 1.2)] {
+                verdicts.append(Verdict(
+                    name: "\(variant.rawValue) / QEMU", measured: format(result.ratio[variant]!, 3), target: "≥ \(format(target))",
+                    pass: result.ratio[variant]! >= target))
+            }
+            let large = result.peakAnonymous[options.qemuMiB]!, small = result.peakAnonymous[options.qemuMiB / 8]!
+            let extra = (large - small) / Double(1 << 20)
+            verdicts.append(Verdict(
+                name: "engine peak anon. memory, 8× the guest memory", measured: "\(extra >= 0 ? "+" : "")\(format(extra, 1)) MiB",
+                target: "≤ +4 MiB", pass: extra <= 4))
+        }
+    } catch {
+        fail("QEMU comparison failed: \(error)")
+    }
+}
+
 print("load average at end: \(loadAverage())")
 print("")
 print("Targets")

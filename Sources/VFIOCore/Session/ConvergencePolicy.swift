@@ -14,14 +14,25 @@ public struct RoundSnapshot: Sendable {
     public var externalPendingBytes: UInt64
     /// The rounds so far, this one last.
     public var history: [SaveReport.Round]
+    /// Guest memory the session sends: page bytes still dirty after the round's sync, and
+    /// page bytes sent this round (0 without memory).
+    public var memoryPendingBytes: UInt64 = 0
+    public var memoryRoundBytes: UInt64 = 0
 
-    /// Device and embedder bytes a stop now would still have to move.
-    public var remainingBytes: UInt64 { pending.reduce(externalPendingBytes) { $0 &+ $1.remainingBytes } }
+    /// Device, memory and embedder bytes a stop now would still have to move.
+    public var remainingBytes: UInt64 { pending.reduce(externalPendingBytes &+ memoryPendingBytes) { $0 &+ $1.remainingBytes } }
 
-    /// Bytes per second moved this round (nil for an empty or instant round).
+    /// Bytes per second moved this round, devices and memory (nil for an empty or instant round).
     public var bandwidth: Double? {
         let seconds = roundDuration.seconds
-        return roundBytes > 0 && seconds > 0 ? Double(roundBytes) / seconds : nil
+        let bytes = roundBytes + memoryRoundBytes
+        return bytes > 0 && seconds > 0 ? Double(bytes) / seconds : nil
+    }
+
+    /// The best bandwidth of the rounds so far: a round that found little to move measures
+    /// its own size, not the link.
+    public var bestBandwidth: Double? {
+        (history.compactMap { r in r.duration.seconds > 0 && r.totalBytes > 0 ? Double(r.totalBytes) / r.duration.seconds : nil } + [bandwidth].compactMap { $0 }).max()
     }
 }
 
@@ -52,7 +63,7 @@ public struct PendingBytesPolicy: ConvergencePolicy, Sendable {
 
     public func decide(after snapshot: RoundSnapshot) -> ConvergenceDecision {
         let initial = snapshot.pending.reduce(0) { $0 + $1.initialBytes }
-        let dirty = snapshot.pending.reduce(snapshot.externalPendingBytes) { $0 + $1.dirtyBytes }
+        let dirty = snapshot.pending.reduce(snapshot.externalPendingBytes + snapshot.memoryPendingBytes) { $0 + $1.dirtyBytes }
         if initial == 0 && dirty <= convergedBelow {
             return .stop(reason: "converged after round \(snapshot.round): \(dirty) dirty bytes pending (limit \(convergedBelow))")
         }
@@ -60,5 +71,77 @@ public struct PendingBytesPolicy: ConvergencePolicy, Sendable {
             return .giveUp(reason: "round limit \(maxRounds) reached with \(initial) initial and \(dirty) dirty bytes pending")
         }
         return .iterate
+    }
+}
+
+/// Stops when what a stop would still move (every device's initial and dirty bytes from
+/// PRECOPY_INFO and its MIG_DATA_SIZE, the dirty guest memory, the embedder's own bytes)
+/// fits the downtime limit at the bandwidth measured; gives up at the round cap, or when the
+/// remaining bytes stopped falling for `stallRounds` rounds. Never stops while a device still
+/// has initial data, and a REINIT restarts the count of rounds without progress (new initial
+/// data is not the guest outrunning the link). Every decision says its numbers.
+public struct DowntimePolicy: ConvergencePolicy, Sendable {
+    public var downtimeLimit: Duration
+    public var maxRounds: Int
+    public var stallRounds: Int
+    /// Bytes per second the switchover can count on, when the operator knows it better than
+    /// a round measures it (QEMU's avail-switchover-bandwidth); nil: the best round's.
+    public var switchoverBandwidth: Double?
+
+    public init(downtimeLimit: Duration = .milliseconds(300), maxRounds: Int = 30, stallRounds: Int = 5, switchoverBandwidth: Double? = nil) {
+        self.downtimeLimit = downtimeLimit
+        self.maxRounds = max(1, maxRounds)
+        self.stallRounds = max(1, stallRounds)
+        self.switchoverBandwidth = switchoverBandwidth.flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    /// Remaining bytes over bandwidth, as a duration.
+    public static func estimate(_ bytes: UInt64, bandwidth: Double) -> Duration {
+        .nanoseconds(Int64(min(Double(Int64.max), (Double(bytes) / bandwidth * 1e9).rounded(.up))))
+    }
+
+    public func decide(after snapshot: RoundSnapshot) -> ConvergenceDecision {
+        let initial = snapshot.pending.reduce(0) { $0 + $1.initialBytes }
+        let remaining = snapshot.remainingBytes
+        let numbers = Self.describe(snapshot, bandwidth: switchoverBandwidth)
+        if initial == 0, let bandwidth = switchoverBandwidth ?? snapshot.bestBandwidth {
+            let estimate = Self.estimate(remaining, bandwidth: bandwidth)
+            if estimate <= downtimeLimit {
+                return .stop(reason: "converged after round \(snapshot.round): \(numbers), within the limit \(Self.ms(downtimeLimit))")
+            }
+        }
+        if snapshot.round >= maxRounds {
+            return .giveUp(reason: "round limit \(maxRounds) reached without converging: \(numbers)")
+        }
+        // Rounds since the last REINIT; the remaining bytes must reach a new low within
+        // stallRounds rounds.
+        let since = snapshot.history.lastIndex(where: \.reinitialized).map { snapshot.history[($0 + 1)...] } ?? snapshot.history[...]
+        if since.count > stallRounds {
+            let recent = since.suffix(stallRounds).map(\.remainingBytes)
+            let before = since.dropLast(stallRounds).map(\.remainingBytes).min() ?? .max
+            if let low = recent.min(), low >= before {
+                return .giveUp(reason: "the remaining bytes stopped falling: no round of the last \(stallRounds) went below \(before) bytes; \(numbers)")
+            }
+        }
+        return .iterate
+    }
+
+    static func describe(_ s: RoundSnapshot, bandwidth given: Double? = nil) -> String {
+        let initial = s.pending.reduce(0) { $0 + $1.initialBytes }
+        let dirty = s.pending.reduce(0) { $0 + $1.dirtyBytes }
+        let stopCopy = s.pending.reduce(0) { $0 + ($1.stopCopyEstimate ?? 0) }
+        let unknown = s.pending.filter { $0.stopCopyEstimate == nil }.map(\.device)
+        var text = "\(s.remainingBytes) bytes remain (devices: \(initial) initial + \(dirty) dirty + \(stopCopy) stop-copy"
+        if !unknown.isEmpty { text += ", no MIG_DATA_SIZE from \(unknown.joined(separator: ", "))" }
+        text += "; memory \(s.memoryPendingBytes) dirty; embedder \(s.externalPendingBytes))"
+        if let rate = s.history.last?.dirtyRate { text += ", memory dirtied at \(mb(rate))" }
+        text += (given ?? s.bestBandwidth).map { " at \(mb($0))\(given == nil ? "" : " (given)"), estimated downtime \(ms(estimate(s.remainingBytes, bandwidth: $0)))" } ?? ", bandwidth not measured yet"
+        return text
+    }
+
+    static func mb(_ rate: Double) -> String { "\(Int((rate / 1e6).rounded())) MB/s" }
+    static func ms(_ d: Duration) -> String {
+        let v = d.seconds * 1000
+        return v < 10 ? "\((v * 100).rounded() / 100) ms" : "\(Int(v.rounded())) ms"
     }
 }

@@ -30,6 +30,8 @@ public struct LoadReport: Sendable, Hashable, Codable {
 
     public var devices: [Device]
     public var timings = Timings()
+    /// What was loaded into guest memory, when the load carried it.
+    public var memory: MemoryLoadReport?
     public init(devices: [String]) { self.devices = devices.map(Device.init(name:)) }
     public var totalBytes: UInt64 { devices.reduce(0) { $0 + $1.bytes } }
 }

@@ -56,6 +56,23 @@ public struct SaveReport: Sendable, Hashable, Codable {
         public var externalPendingBytes: UInt64?
         /// What the convergence policy decided after this round, when one ran.
         public var decision: String?
+        /// Guest memory: page bytes sent this round, bytes the round's sync found newly dirty
+        /// and the dirty rate it measured, bytes still to send after it (nil without memory).
+        public var memoryBytes: UInt64?
+        public var memoryDirtyBytes: UInt64?
+        public var memoryPendingBytes: UInt64?
+        /// Newly dirty bytes per second since the previous sync.
+        public var dirtyRate: Double?
+        /// A device reported REINIT after this round: new initial data, so its pending bytes
+        /// grew for a reason other than the guest's writes.
+        public var reinitialized: Bool = false
+        /// Bytes per second the round moved (device and memory), and what the policy
+        /// estimated a stop after it would take.
+        public var bandwidth: Double?
+        public var estimatedDowntime: Duration?
+
+        /// Device and memory bytes the round moved.
+        public var totalBytes: UInt64 { bytes + (memoryBytes ?? 0) }
     }
 
     /// Time spent in each phase. Downtime is `stopping + finalRead`: from the first device
@@ -84,6 +101,11 @@ public struct SaveReport: Sendable, Hashable, Codable {
     public var converged: Bool?
     /// The policy's reason for ending pre-copy, with its numbers.
     public var convergenceReason: String?
+    /// What the policy expected the downtime to be when it ended pre-copy (remaining bytes
+    /// over the bandwidth); `timings.downtime` is what it was.
+    public var estimatedDowntime: Duration?
+    /// Guest memory, when the save carried it: the tracker, the bytes per phase.
+    public var memory: MemorySaveReport?
 
     public init(devices: [String]) { self.devices = devices.map(Device.init(name:)) }
 

@@ -14,16 +14,24 @@ extension SaveSession {
         roundByteBudget: Int = .max,
         leaving final: SourceFinalState = .stopped,
         externalPendingBytes: () -> UInt64? = { nil },
+        afterRound: (SaveReport.Round) -> Void = { _ in },
         beforeStop: () throws(VFIOError) -> Void = {}
     ) throws(VFIOError) -> SaveReport {
         try setup()
-        if usesPreCopy {
+        // Memory rounds run whenever pre-copy is wanted, with or without device pre-copy.
+        if usesPreCopy || (memoryState != nil && options.preCopy) {
             while true {
                 var round = try iterateRound(byteBudget: roundByteBudget, into: sink, externalPendingBytes: externalPendingBytes())
-                let snapshot = RoundSnapshot(
+                var snapshot = RoundSnapshot(
                     round: round.index, pending: pendingEstimate, roundBytes: round.bytes, roundDuration: round.duration,
                     externalPendingBytes: round.externalPendingBytes ?? 0, history: report.rounds)
+                snapshot.memoryPendingBytes = round.memoryPendingBytes ?? 0
+                snapshot.memoryRoundBytes = round.memoryBytes ?? 0
+                round.bandwidth = snapshot.bandwidth
+                round.estimatedDowntime = snapshot.bestBandwidth.map { DowntimePolicy.estimate(snapshot.remainingBytes, bandwidth: $0) }
                 let decision = policy.decide(after: snapshot)
+                report.estimatedDowntime = round.estimatedDowntime
+                defer { afterRound(round) }
                 switch decision {
                 case .iterate:
                     round.decision = "iterate"

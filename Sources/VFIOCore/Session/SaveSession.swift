@@ -50,10 +50,12 @@ public final class SaveSession {
     public let options: SaveOptions
     public private(set) var phase: Phase = .created
     /// What the session did so far (complete once `complete` returned).
-    public private(set) var report: SaveReport
+    public internal(set) var report: SaveReport
     /// PRE_COPY is in use (set up by `setup`).
     public private(set) var usesPreCopy = false
 
+    /// Guest memory the save sends with the devices, and its dirty logs (nil: devices only).
+    var memoryState: MemoryPreCopy?
     private var offsets: [UInt64]
     private var ended: [Bool]
     private var pending: [PendingState]
@@ -63,7 +65,7 @@ public final class SaveSession {
 
     /// Probes every device (flags, state). Several devices can only stop consistently when
     /// each can first stop initiating peer-to-peer DMA; QEMU refuses such a set, and so do we.
-    public init(drivers: [MigrationDriver], options: SaveOptions = SaveOptions()) throws(VFIOError) {
+    public init(drivers: [MigrationDriver], options: SaveOptions = SaveOptions(), memory: SaveMemory? = nil) throws(VFIOError) {
         guard !drivers.isEmpty else { throw .invalidUse("a save needs at least one device") }
         guard options.chunkSize >= 4096 && options.chunkSize <= StreamFormat.hardMaxPayload else {
             throw VFIOError(.invalidArgument, "chunk size \(options.chunkSize) outside 4 KiB...64 MiB")
@@ -76,13 +78,17 @@ public final class SaveSession {
         self.ended = Array(repeating: false, count: drivers.count)
         self.pending = drivers.map { PendingState(device: $0.name) }
         self.buffer = IOBuffer(capacity: 4096 + options.chunkSize)
+        if let memory {
+            memoryState = try MemoryPreCopy(memory)
+            report.memory = memoryState?.report
+        }
     }
 
     /// Opens a driver for each device first.
-    public convenience init(devices: [any MigrationDevice], options: SaveOptions = SaveOptions()) throws(VFIOError) {
+    public convenience init(devices: [any MigrationDevice], options: SaveOptions = SaveOptions(), memory: SaveMemory? = nil) throws(VFIOError) {
         var drivers: [MigrationDriver] = []
         for device in devices { drivers.append(try MigrationDriver(device: device)) }
-        try self.init(drivers: drivers, options: options)
+        try self.init(drivers: drivers, options: options, memory: memory)
     }
 
     public static func checkPeerQuiescing(_ drivers: [MigrationDriver]) throws(VFIOError) {
@@ -115,6 +121,10 @@ public final class SaveSession {
             }
             usesPreCopy = options.preCopy && drivers.allSatisfy { $0.flags.contains(.preCopy) }
             report.usedPreCopy = usesPreCopy
+            if let memoryState {
+                try memoryState.start()
+                report.memory = memoryState.report
+            }
             if usesPreCopy {
                 for driver in drivers {
                     if options.reportReinit { try driver.enablePreCopyReinitReports() }
@@ -160,16 +170,31 @@ public final class SaveSession {
         try expect([.setUp, .quiesced], "iterateRound")
         let start = clock.now
         var bytes: UInt64 = 0
-        for i in drivers.indices { bytes += try iterate(device: i, byteBudget: byteBudget, into: sink).bytes }
+        var memoryBytes: UInt64 = 0
+        var sync: MemorySyncResult?
+        if memoryState != nil { memoryBytes = try iterateMemory(byteBudget: byteBudget, into: sink).bytes }
+        if usesPreCopy {
+            for i in drivers.indices { bytes += try iterate(device: i, byteBudget: byteBudget, into: sink).bytes }
+        }
+        if memoryState != nil { sync = try syncMemory() }
         let state = try pendingExact()
-        try step { () throws(VFIOError) in
-            for (i, p) in state.enumerated() {
-                try sink.writeProgress(device: i, info: PreCopyInfo(initialBytes: p.initialBytes, dirtyBytes: p.dirtyBytes, reinitialized: p.reinitialized))
+        // Progress is PRECOPY_INFO: only devices in pre-copy have it (memory rounds run for
+        // devices without PRE_COPY too, and a stream refuses progress for them).
+        if usesPreCopy {
+            try step { () throws(VFIOError) in
+                for (i, p) in state.enumerated() {
+                    try sink.writeProgress(device: i, info: PreCopyInfo(initialBytes: p.initialBytes, dirtyBytes: p.dirtyBytes, reinitialized: p.reinitialized))
+                }
             }
         }
-        let round = SaveReport.Round(
+        var round = SaveReport.Round(
             index: report.rounds.count + 1, bytes: bytes, duration: clock.now - start,
-            remainingBytes: state.reduce(0) { $0 &+ $1.remainingBytes }, externalPendingBytes: externalPendingBytes)
+            remainingBytes: state.reduce(sync?.pendingBytes ?? 0) { $0 &+ $1.remainingBytes }, externalPendingBytes: externalPendingBytes)
+        round.memoryBytes = memoryState == nil ? nil : memoryBytes
+        round.memoryPendingBytes = sync?.pendingBytes
+        round.memoryDirtyBytes = sync?.newlyDirtyBytes
+        round.dirtyRate = sync?.dirtyRate
+        round.reinitialized = state.contains { $0.reinitialized }
         report.rounds.append(round)
         report.timings.preCopy += round.duration
         return round
@@ -202,6 +227,11 @@ public final class SaveSession {
                 pending[i].stopCopyEstimate = estimate
                 try driver.transition(to: .stopCopy)
             }
+            // No device writes memory any more: the last pages it wrote are collected now.
+            if let memoryState {
+                _ = try memoryState.finalSync()
+                report.memory = memoryState.report
+            }
             phase = .stopped
             report.timings.stopping = clock.now - start
         }
@@ -214,6 +244,10 @@ public final class SaveSession {
         try expect(.stopped, "complete")
         try step { () throws(VFIOError) in
             let start = clock.now
+            if let memoryState {
+                _ = try memoryState.send(budget: .max, phase: .stopCopy, into: sink)
+                report.memory = memoryState.report
+            }
             for i in drivers.indices {
                 _ = try drain(device: i, phase: .stopCopy, budget: .max, into: sink)
                 try sink.endDevice(i)
@@ -244,6 +278,8 @@ public final class SaveSession {
     @discardableResult
     public func abort() -> [DeviceOutcome] {
         phase = .aborted
+        // Tracking ends with the save; a failure to stop it cannot be undone here.
+        try? memoryState?.stopTracking()
         return drivers.map { $0.recover(preferring: .running, role: .source) }
     }
 
@@ -360,6 +396,9 @@ public final class SaveSession {
             throw rollback(after: error)
         }
     }
+
+    /// A failed step of an extension: roll back and return the error to throw.
+    func failStep(_ error: VFIOError) -> VFIOError { rollback(after: error) }
 
     private func rollback(after error: VFIOError) -> VFIOError {
         var failure = error

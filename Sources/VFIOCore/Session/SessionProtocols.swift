@@ -43,10 +43,27 @@ public protocol SaveSink: AnyObject {
     func endDevice(_ device: Int) throws(VFIOError)
     /// Every device ended; nothing follows.
     func endStream() throws(VFIOError)
+    /// Whether `writePages` carries guest memory (false by default).
+    var carriesMemory: Bool { get }
+    /// Sends `runs` (ascending, inside the region) of region `region` of `memory` as pages
+    /// records: phase 1 while the guest runs, 2 after the stop; `round` is the memory round.
+    /// The sink reads the pages' bytes from guest memory, now or later: their dirty bits were
+    /// cleared before this call, so a write after it is sent again. The default throws: the
+    /// sink does not carry memory.
+    func writePages(region: Int, runs: [DirtyRun], phase: StatePhase, round: UInt64, of memory: GuestMemory) throws(VFIOError)
 }
 
 extension SaveSink {
     public func chunkSpace(for device: Int, maxPayload: Int) throws(VFIOError) -> BufferSlice? { nil }
+}
+
+extension SaveSink {
+    /// The default: this sink carries no guest memory.
+    public var carriesMemory: Bool { false }
+
+    public func writePages(region: Int, runs: [DirtyRun], phase: StatePhase, round: UInt64, of memory: GuestMemory) throws(VFIOError) {
+        throw VFIOError(.notSupported, "the save has guest memory but its sink (\(type(of: self))) does not carry memory")
+    }
 }
 
 /// One step of a stream being loaded.

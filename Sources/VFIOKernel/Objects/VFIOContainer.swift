@@ -12,6 +12,15 @@ public final class VFIOContainer: Sendable {
     package let kernel: any KernelInterface
     /// The IOMMU type, chosen once the first group joined (the kernel requires that order).
     private let iommu = Mutex<UInt32?>(nil)
+    /// Mappings made through this object, in IOVA order, each holding the memory it maps
+    /// alive (the kernel has only its address). Dirty tracking splits its reads at them.
+    private let mapped = Mutex<[Mapping]>([])
+
+    private struct Mapping: @unchecked Sendable {
+        var range: DMARange
+        // Kept only so the memory outlives its mapping; never read.
+        var owner: AnyObject
+    }
 
     /// Opens the real kernel's container.
     public convenience init(path: String = "/dev/vfio/vfio") throws(VFIOError) {
@@ -53,21 +62,49 @@ public final class VFIOContainer: Sendable {
         try VFIOError.wrapping { () throws(SyscallError) in
             try fd.mapDMA(vaddr: memory.address, iova: iova, size: UInt64(memory.count), access: access)
         }
+        remember(DMARange(iova: iova, length: UInt64(memory.count)), owner: memory)
+    }
+
+    /// Maps a guest memory region at its IOVA for the devices' DMA (read-write unless
+    /// `access` says otherwise). The container keeps the region's memory alive until unmapped.
+    public func map(_ region: GuestMemoryRegion, access: DMAAccess = .readWrite) throws(VFIOError) {
+        try VFIOError.wrapping(device: "container, guest memory \(region.name)") { () throws(SyscallError) in
+            try fd.mapDMA(region.buffer, 0..<Int(region.length), iova: region.iova, access: access)
+        }
+        remember(DMARange(iova: region.iova, length: region.length), owner: region)
+    }
+
+    /// The mappings made through this object, in IOVA order.
+    public var mappings: [DMARange] { mapped.withLock { $0.map(\.range) } }
+
+    private func remember(_ range: DMARange, owner: AnyObject) {
+        mapped.withLock { list in
+            list.append(Mapping(range: range, owner: owner))
+            list.sort { $0.range.iova < $1.range.iova }
+        }
+    }
+
+    private func forget(_ range: DMARange) {
+        mapped.withLock { list in list.removeAll { $0.range.iova >= range.iova && $0.range.end <= range.end } }
     }
 
     /// Unmaps an IOVA range; returns bytes unmapped.
     @discardableResult
     public func unmap(_ range: DMARange) throws(VFIOError) -> UInt64 {
-        try VFIOError.wrapping { () throws(SyscallError) in try fd.unmapDMA(iova: range.iova, size: range.length) }
+        let done = try VFIOError.wrapping { () throws(SyscallError) in try fd.unmapDMA(iova: range.iova, size: range.length) }
+        forget(range)
+        return done
     }
 
     /// Unmaps a range and returns its dirty bitmap (tracking must be on): bit i of `bitmap`
     /// (zeroed first) is the page at `range.iova + i * pageSize`.
     @discardableResult
     public func unmap(_ range: DMARange, pageSize: UInt64, dirtyBitmap: inout [UInt64]) throws(VFIOError) -> UInt64 {
-        try VFIOError.wrapping { () throws(SyscallError) in
+        let done = try VFIOError.wrapping { () throws(SyscallError) in
             try fd.unmapDMA(iova: range.iova, size: range.length, pageSize: pageSize, dirtyBitmap: &dirtyBitmap)
         }
+        forget(range)
+        return done
     }
 
     /// Starts type1 dirty page tracking.

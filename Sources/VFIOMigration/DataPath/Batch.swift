@@ -13,6 +13,20 @@ enum PendingRecord {
     case digest(device: Int, start: Int)
     case endOfDevice(device: Int, total: UInt64, start: Int)
     case endOfStream(start: Int)
+    /// A pages record the writer builds: `control` bytes at `start` for its header and table,
+    /// then `bounce` bytes for a copy of the pages (0: sent straight from guest memory).
+    case pages(PendingPages)
+}
+
+struct PendingPages {
+    let region: GuestMemoryRegion
+    let index: Int
+    let runs: [DirtyRun]
+    let phase: StatePhase
+    let round: UInt64
+    let start: Int
+    let control: Int
+    let bounce: Int
 }
 
 struct Batch {

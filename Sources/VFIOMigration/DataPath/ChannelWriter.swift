@@ -7,6 +7,12 @@ import VFIOCore
 import VFIOStream
 import VFIOSyscalls
 
+/// Unchecked: it holds a sink (not Sendable) and its vars are confined: the producer's thread
+/// creates it and calls `start` (which writes the header) before the writer thread exists
+/// (Thread.start orders them); from then on only the writer thread touches the encoder, the
+/// sink and `metrics`, which the producer reads after `join` (the semaphore orders them).
+/// `started` and `joined` belong to the producer's thread; the queue, pool and ledger are
+/// thread-safe.
 final class ChannelWriter: @unchecked Sendable {
     let index: Int
     let sink: any ByteSink
@@ -21,7 +27,6 @@ final class ChannelWriter: @unchecked Sendable {
     private let ledger: DeviceLedger?
     /// False under NO_RECORD_CHECKSUMS: no CRC work at all.
     private let checksums: Bool
-    // Written by the writer thread only; read after `join`.
     private(set) var metrics: ChannelMetrics
 
     init(index: Int, sink: any ByteSink, header: StreamHeader, pool: BufferPool, queueDepth: Int, node: Int?, ledger: DeviceLedger?) throws(VFIOError) {
@@ -43,8 +48,11 @@ final class ChannelWriter: @unchecked Sendable {
         buffer.write(bytes, at: 0)
         try sink.write(buffer, 0..<bytes.count)
         metrics.bytes += UInt64(bytes.count)
-        let thread = Thread { [self] in run() }
-        thread.name = "vfio-channel-\(index)"
+        let name = ThreadNames.name("tx\(index)", encoder.header.migrationID)
+        let thread = Thread { [self] in
+            ThreadNames.nameCurrent(name)
+            run()
+        }
         started = true
         thread.start()
     }
@@ -65,9 +73,13 @@ final class ChannelWriter: @unchecked Sendable {
         do throws(VFIOError) {
             while let batch = try queue.take() {
                 let busy = clock.now
-                try seal(batch)
-                try sink.write(batch.buffer, 0..<batch.used)
-                metrics.bytes += UInt64(batch.used)
+                if let slices = try seal(batch) {
+                    try sink.write(gathering: slices)
+                    metrics.bytes += UInt64(slices.reduce(0) { $0 + $1.range.count })
+                } else {
+                    try sink.write(batch.buffer, 0..<batch.used)
+                    metrics.bytes += UInt64(batch.used)
+                }
                 metrics.batches += 1
                 metrics.busy += clock.now - busy
                 pool.give(batch.buffer)
@@ -82,11 +94,71 @@ final class ChannelWriter: @unchecked Sendable {
         metrics.elapsed = clock.now - started
     }
 
-    private func seal(_ batch: Batch) throws(VFIOError) {
+    /// Seals every record; returns the gather list when pages records make the batch more
+    /// than its buffer's bytes (nil: write the buffer as it is).
+    private func seal(_ batch: Batch) throws(VFIOError) -> [BufferSlice]? {
+        var slices: [BufferSlice]?
+        var cursor = 0
+        let prepared = try Self.prepare(batch, checksums: encoder.header.hasRecordChecksums)
+        var next = 0
         for record in batch.records {
-            try seal(record, in: batch.buffer)
             metrics.records += 1
+            guard case .pages(let pages) = record else {
+                try seal(record, in: batch.buffer)
+                continue
+            }
+            var list = slices ?? []
+            if pages.start > cursor { list.append(BufferSlice(batch.buffer, cursor..<pages.start)) }
+            let packed = try PagePacker.frame(
+                prepared[next], region: pages.index, regionName: pages.region.name, phase: pages.phase, round: pages.round,
+                encoder: &encoder, control: batch.buffer, controlStart: pages.start)
+            next += 1
+            list += packed.slices
+            metrics.pages = (metrics.pages ?? PageTransferCounts()).adding(packed)
+            cursor = pages.start + pages.control + pages.bounce
+            slices = list
         }
+        if var list = slices {
+            if batch.used > cursor { list.append(BufferSlice(batch.buffer, cursor..<batch.used)) }
+            return list
+        }
+        return nil
+    }
+
+    /// Scans and checksums every pages record of the batch (the copy too, for live pages),
+    /// spread over the machine's cores when there are several records: the expensive half
+    /// of page work, which does not depend on the records' order. Framing stays in order.
+    private static func prepare(_ batch: Batch, checksums: Bool) throws(VFIOError) -> [PreparedPages] {
+        let pages = batch.records.compactMap { record -> PendingPages? in
+            if case .pages(let p) = record { return p }
+            return nil
+        }
+        func one(_ p: PendingPages) throws(VFIOError) -> PreparedPages {
+            let bounce = p.bounce > 0 ? BufferSlice(batch.buffer, p.start + p.control..<p.start + p.control + p.bounce) : nil
+            return try PagePacker.prepare(p.region, runs: p.runs, checksums: checksums, bounce: bounce)
+        }
+        let workers = min(pages.count, ProcessInfo.processInfo.activeProcessorCount)
+        guard workers > 1 else {
+            var result: [PreparedPages] = []
+            for p in pages { result.append(try one(p)) }
+            return result
+        }
+        let results = PreparedResults(count: pages.count)
+        let work = UncheckedBox(pages: pages, buffer: batch.buffer)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var i = worker
+            while i < work.pages.count {
+                let p = work.pages[i]
+                let bounce = p.bounce > 0 ? BufferSlice(work.buffer, p.start + p.control..<p.start + p.control + p.bounce) : nil
+                do throws(VFIOError) {
+                    results.set(i, .success(try PagePacker.prepare(p.region, runs: p.runs, checksums: checksums, bounce: bounce)))
+                } catch {
+                    results.set(i, .failure(error))
+                }
+                i += workers
+            }
+        }
+        return try results.all()
     }
 
     /// The encoder refuses what the format forbids; from this pipeline that is a bug of its producer.
@@ -129,6 +201,8 @@ final class ChannelWriter: @unchecked Sendable {
             try encode { (e) throws(StreamUsageError) in try e.frameEndOfDevice(device: device, totalLength: given, in: buffer, at: start) }
         case .endOfStream(let start):
             try encode { (e) throws(StreamUsageError) in try e.frameEndOfStream(in: buffer, at: start) }
+        case .pages:
+            preconditionFailure("pages records are packed by seal(_:)")
         }
     }
 }
@@ -148,6 +222,34 @@ public struct ChannelMetrics: Sendable, Hashable, Codable {
     public var elapsed: Duration = .zero
     /// The NUMA node the writer thread was bound to, nil when it was not.
     public var boundToNode: Int?
+    /// Guest memory pages this channel carried (nil when it carried none).
+    public var pages: PageTransferCounts?
 
     public var throughput: Double { elapsed.seconds > 0 ? Double(bytes) / elapsed.seconds : 0 }
+}
+
+/// What page workers hand back, one slot per record, behind a lock.
+private final class PreparedResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<PreparedPages, VFIOError>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ result: Result<PreparedPages, VFIOError>) { lock.withLock { slots[i] = result } }
+
+    func all() throws(VFIOError) -> [PreparedPages] {
+        var out: [PreparedPages] = []
+        for slot in lock.withLock({ slots }) {
+            guard let slot else { preconditionFailure("a page worker left a record unprepared") }
+            out.append(try slot.get())
+        }
+        return out
+    }
+}
+
+/// The batch's pages records and buffer, lent to the page workers for the duration of one
+/// concurrentPerform: each worker copies into, and reads, only its own records' ranges.
+private struct UncheckedBox: @unchecked Sendable {
+    let pages: [PendingPages]
+    let buffer: IOBuffer
 }

@@ -47,6 +47,8 @@ public final class PipelinedStreamOutput: SaveSink {
     private var routes: [[Int]]
     private var chunkCounts: [Int]
     private var totals: [UInt64]
+    /// Copy pre-copy pages before checksumming them (see StreamOutput.copiesLivePages).
+    public var copiesLivePages = true
 
     /// Starts a pipeline writing the stream `header` describes into `sinks`, one channel per
     /// sink. With several, each channel is a stream of its own (header with its channel index,
@@ -202,6 +204,29 @@ public final class PipelinedStreamOutput: SaveSink {
         }
         for writer in writers { writer.join() }
         if let failure = writers.lazy.compactMap({ $0.queue.error }).first { throw failure }
+    }
+
+    public var carriesMemory: Bool { !header.regions.isEmpty }
+
+    /// Reserves each record's control space (and its copy's, for live pages) in the batch
+    /// of the channel its stripe routes to; the writer thread scans, checksums and frames the
+    /// pages and writes them straight from guest memory.
+    public func writePages(region index: Int, runs: [DirtyRun], phase: StatePhase, round: UInt64, of memory: GuestMemory) throws(VFIOError) {
+        let region = try PageRouting.region(index, of: memory, header: header)
+        let maxPages = PagePacker.maxPages(pageSize: region.pageSize, maxPayload: header.maxPayload)
+        let channels = writers.count
+        let copy = copiesLivePages && phase == .preCopy && header.hasRecordChecksums
+        for group in PagePacker.records(runs, maxPages: maxPages, stripePages: channels > 1 ? PageRouting.stripePages(region) : nil) {
+            let pages = group.reduce(0) { $0 + $1.pageCount }
+            let c = channels > 1 ? PageRouting.channel(of: group[0].firstPage, in: region, channels: channels) : 0
+            let control = PagePacker.controlSpace(pages: pages)
+            let bounce = copy ? pages * Int(region.pageSize) : 0
+            var b = try batch(c, room: control + bounce)
+            b.records.append(.pages(PendingPages(
+                region: region, index: index, runs: group, phase: phase, round: round, start: b.used, control: control, bounce: bounce)))
+            b.used += control + bounce
+            current[c] = b
+        }
     }
 
     /// Stops the writers after a failure elsewhere (the session rolls the devices back itself);

@@ -16,6 +16,8 @@ public struct ReceiveChannelMetrics: Sendable, Hashable, Codable {
     /// Bytes read, header included.
     public var bytes: UInt64 = 0
     public var stateBytes: UInt64 = 0
+    /// Payload bytes of pages records (run tables and page data).
+    public var pageBytes: UInt64 = 0
     public var records: UInt64 = 0
     /// Time waiting for another channel's chunk of the same device to be written first.
     public var waitedForTurn: Duration = .zero
@@ -26,6 +28,12 @@ public struct ReceiveChannelMetrics: Sendable, Hashable, Codable {
     public var throughput: Double { elapsed.seconds > 0 ? Double(bytes) / elapsed.seconds : 0 }
 }
 
+/// Unchecked: it holds a byte source and a buffer, neither Sendable, and its vars are confined:
+/// the creating thread reads the header and calls `start`, which sets `buffer` and `memory`
+/// before the reader thread exists (Thread.start orders them); from then on only that thread
+/// touches the decoder, the buffer and `metrics`, which others read after `join` (the
+/// semaphore orders them). `started` and `joined` belong to the creating thread. Other
+/// threads only call the source's thread-safe `interrupt()`.
 final class ChannelReader: @unchecked Sendable {
     let source: any ByteSource
     let header: StreamHeader
@@ -35,7 +43,6 @@ final class ChannelReader: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var started = false
     private var joined = false
-    // Written by the reader thread only; read after `join`.
     private(set) var metrics: ReceiveChannelMetrics
 
     /// Reads and checks the stream header of `source` (on the calling thread).
@@ -63,13 +70,21 @@ final class ChannelReader: @unchecked Sendable {
 
     var index: Int { Int(header.channel?.index ?? 0) }
 
+    /// Where this channel's pages records go (the loader takes writes of disjoint pages from
+    /// several channels at once; a page always travels on the same channel).
+    private var memory: GuestMemoryLoader?
+
     /// Starts the thread; its buffer (one record) comes from `pool` on the receiver's node.
-    func start(into reassembler: Reassembler, pool: BufferPool, node: Int?) throws(VFIOError) {
+    func start(into reassembler: Reassembler, pool: BufferPool, node: Int?, memory: GuestMemoryLoader?) throws(VFIOError) {
         let buffer = try pool.take()
         self.buffer = buffer
+        self.memory = memory
         metrics.buffer = pool.placement
-        let thread = Thread { [self] in run(reassembler, node) }
-        thread.name = "vfio-receive-\(index)"
+        let name = ThreadNames.name("rx\(index)", header.migrationID)
+        let thread = Thread { [self] in
+            ThreadNames.nameCurrent(name)
+            run(reassembler, node)
+        }
         started = true
         thread.start()
     }
@@ -102,6 +117,16 @@ final class ChannelReader: @unchecked Sendable {
             do {
                 if got < headerSize { try decoder.endOfInput(available: got) }
                 let record = try decoder.decodeRecordHeader(from: buffer, at: 0)
+                if record.type == .pages {
+                    guard let memory else {
+                        throw VFIOError(.streamIncompatible, "the stream carries guest memory pages and this receiver was given no memory", device: source.name)
+                    }
+                    try PagesRecordReader.read(record, decoder: &decoder, source: source, buffer: buffer, memory: memory, checksums: header.hasRecordChecksums)
+                    metrics.bytes += UInt64(headerSize) + UInt64(record.payloadLength)
+                    metrics.records += 1
+                    metrics.pageBytes += UInt64(record.payloadLength)
+                    continue
+                }
                 let end = headerSize + Int(record.payloadLength)
                 let payload = try source.readFully(into: buffer, headerSize..<end)
                 if payload < Int(record.payloadLength) { try decoder.endOfInput(available: payload) }
@@ -126,7 +151,7 @@ final class ChannelReader: @unchecked Sendable {
                 case .skipped:
                     continue
                 case .pages:
-                    throw VFIOError(.streamIncompatible, "the stream carries guest memory pages, which this receiver has no memory for", device: source.name)
+                    preconditionFailure("pages records are read by PagesRecordReader")
                 }
             } catch {
                 throw StreamInput.classify(error, source.name)

@@ -1,6 +1,7 @@
 // A connection (TCP or TLS) as the engine's byte sink and source: the stream writer and reader
 // run over it unchanged, errors become VFIOErrors that name the connection, the operation, the
 // errno and how far the stream had got.
+import Synchronization
 import VFIOBuffers
 import VFIOCore
 import VFIOSyscalls
@@ -10,14 +11,16 @@ public protocol InterruptibleByteSource: ByteSource {
     func interrupt()
 }
 
-public final class ConnectionChannel: ByteSink, InterruptibleByteSource, @unchecked Sendable {
+public final class ConnectionChannel: ByteSink, InterruptibleByteSource, Sendable {
     public let connection: any ByteStreamConnection
     /// "tcp connection to 10.0.0.2:4444"; TLS connections also name the peer's certificate.
     public let name: String
-    /// Bytes written and read so far (for error messages and metrics; each counted by the one
-    /// thread that uses that direction).
-    public private(set) var bytesWritten: UInt64 = 0
-    public private(set) var bytesRead: UInt64 = 0
+    private let written = Atomic<UInt64>(0)
+    private let read = Atomic<UInt64>(0)
+
+    /// Bytes written and read so far (for error messages and metrics).
+    public var bytesWritten: UInt64 { written.load(ordering: .relaxed) }
+    public var bytesRead: UInt64 { read.load(ordering: .relaxed) }
 
     public init(_ connection: any ByteStreamConnection) {
         self.connection = connection
@@ -30,7 +33,7 @@ public final class ConnectionChannel: ByteSink, InterruptibleByteSource, @unchec
         } catch {
             throw Self.failure(error, "failed to send on \(name) after \(bytesWritten) bytes", name)
         }
-        bytesWritten += UInt64(range.count)
+        written.add(UInt64(range.count), ordering: .relaxed)
     }
 
     public func write(gathering slices: [BufferSlice]) throws(VFIOError) {
@@ -39,7 +42,7 @@ public final class ConnectionChannel: ByteSink, InterruptibleByteSource, @unchec
         } catch {
             throw Self.failure(error, "failed to send on \(name) after \(bytesWritten) bytes", name)
         }
-        bytesWritten += UInt64(slices.reduce(0) { $0 + $1.range.count })
+        written.add(UInt64(slices.reduce(0) { $0 + $1.range.count }), ordering: .relaxed)
     }
 
     public func read(into buffer: IOBuffer, _ range: Range<Int>) throws(VFIOError) -> Int {
@@ -49,7 +52,7 @@ public final class ConnectionChannel: ByteSink, InterruptibleByteSource, @unchec
         } catch {
             throw Self.failure(error, "failed to receive on \(name) after \(bytesRead) bytes", name)
         }
-        bytesRead += UInt64(n)
+        read.add(UInt64(n), ordering: .relaxed)
         return n
     }
 

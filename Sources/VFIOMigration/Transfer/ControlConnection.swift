@@ -6,29 +6,33 @@ import VFIOBuffers
 import VFIOCore
 import VFIOStream
 
-public final class ControlConnection: @unchecked Sendable {
+public final class ControlConnection: Sendable {
+    private struct Reading {
+        var decoder: ControlDecoder
+        var peerPrefixRead = false
+    }
+
     public let channel: ConnectionChannel
     public let role: ControlRole
-    private var encoder: ControlEncoder
-    private var decoder: ControlDecoder
-    private var peerPrefixRead = false
-    private let buffer = IOBuffer(capacity: ControlFormat.messageHeaderSize)
     /// Sends may come from several threads of one side (a target's channel readers send acks).
-    private let sending = Mutex(())
+    private let encoder: Mutex<ControlEncoder>
+    /// One reader at a time (turn-taking makes it one thread in practice).
+    private let reading: Mutex<Reading>
 
     /// Sends this side's prefix.
     public init(_ channel: ConnectionChannel, role: ControlRole) throws(VFIOError) {
         self.channel = channel
         self.role = role
-        encoder = ControlEncoder(role: role)
-        decoder = ControlDecoder(role: role)
+        let encoder = ControlEncoder(role: role)
+        self.encoder = Mutex(encoder)
+        reading = Mutex(Reading(decoder: ControlDecoder(role: role)))
         try write(encoder.encodePrefix())
     }
 
     public var name: String { channel.name }
 
     public func send(_ message: ControlMessage) throws(VFIOError) {
-        try sending.withLock { (_) throws(VFIOError) in
+        try encoder.withLock { (encoder) throws(VFIOError) in
             let bytes: [UInt8]
             do { bytes = try encoder.encode(message) } catch { throw .invalidUse("control message \(message.type): \(error)") }
             try write(bytes)
@@ -45,27 +49,29 @@ public final class ControlConnection: @unchecked Sendable {
     /// of the connection before a whole message is `.ioFailure` naming what was expected.
     public func receive(expecting what: String, timeout: Duration?) throws(VFIOError) -> ControlMessage {
         try channel.setIdleTimeout(timeout)
-        if !peerPrefixRead {
-            let prefix = try readExactly(ControlFormat.prefixSize, what)
-            do { try decoder.decodePrefix(prefix) } catch { throw protocolError(error) }
-            peerPrefixRead = true
-        }
-        while true {
-            let head = try readExactly(ControlFormat.messageHeaderSize, what)
-            let header: ControlMessageHeader
-            do { header = try decoder.decodeMessageHeader(head) } catch { throw protocolError(error) }
-            let payload = try readExactly(header.payloadLength, what)
-            do {
-                if let message = try decoder.decodeMessage(header, payload: payload) { return message }
-            } catch {
-                throw protocolError(error)
+        return try reading.withLock { (state) throws(VFIOError) -> ControlMessage in
+            if !state.peerPrefixRead {
+                let prefix = try readExactly(ControlFormat.prefixSize, what)
+                do throws(ControlError) { try state.decoder.decodePrefix(prefix) } catch { throw protocolError(error) }
+                state.peerPrefixRead = true
+            }
+            while true {
+                let head = try readExactly(ControlFormat.messageHeaderSize, what)
+                let header: ControlMessageHeader
+                do throws(ControlError) { header = try state.decoder.decodeMessageHeader(head) } catch { throw protocolError(error) }
+                let payload = try readExactly(header.payloadLength, what)
+                do throws(ControlError) {
+                    if let message = try state.decoder.decodeMessage(header, payload: payload) { return message }
+                } catch {
+                    throw protocolError(error)
+                }
             }
         }
     }
 
     private func readExactly(_ count: Int, _ what: String) throws(VFIOError) -> [UInt8] {
         guard count > 0 else { return [] }
-        let into = count <= buffer.capacity ? buffer : IOBuffer(capacity: count)
+        let into = IOBuffer(capacity: count)
         let got: Int
         do {
             got = try channel.readFully(into: into, 0..<count)

@@ -51,11 +51,22 @@ extension Migration {
     public static func send(
         _ devices: [VFIODevice], to connector: any TransferConnecting, options: TransferOptions = TransferOptions(),
         save: SaveOptions = SaveOptions(), policy: any ConvergencePolicy = PendingBytesPolicy(),
+        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(),
         cancellation: MigrationCancellation? = nil
     ) throws(VFIOError) -> SendResult {
         var drivers: [MigrationDriver] = []
         for device in devices { drivers.append(try MigrationDriver(device: device)) }
-        let header = try Self.header(for: drivers, devices: devices, chunkSize: save.chunkSize)
+        let header = try Self.header(for: drivers, devices: devices, chunkSize: save.chunkSize, memory: memory)
+        var saveMemory: SaveMemory?
+        if let memory {
+            let tracker: any DirtyPageTracker
+            if let given = memoryOptions.tracker {
+                tracker = given
+            } else {
+                tracker = try DirtyTrackerChoice.choose(for: devices, memory: memory, allowAllDirty: memoryOptions.allowAllDirty)
+            }
+            saveMemory = SaveMemory(memory: memory, tracker: tracker, vmmLog: memoryOptions.vmmLog)
+        }
         var transferOptions = options
         transferOptions.pipeline.node = transferOptions.pipeline.node ?? devices.first?.identity.numaNode
         transferOptions.pipeline.bufferSize = max(
@@ -68,8 +79,10 @@ extension Migration {
         let output: PipelinedStreamOutput
         do {
             try transfer.negotiate(header)
-            session = try SaveSession(drivers: drivers, options: save)
+            session = try SaveSession(drivers: drivers, options: save, memory: saveMemory)
+            transfer.preCopyInUse = save.preCopy && drivers.allSatisfy { $0.flags.contains(.preCopy) }
             output = try transfer.openOutput()
+            output.copiesLivePages = !memoryOptions.stableDuringPreCopy
         } catch {
             var failure = transfer.explain(error)
             failure.outcomes = untouched
@@ -121,12 +134,13 @@ extension Migration {
     }
 
     /// Receives one migration into `devices` through `acceptor`, and leaves them RUNNING once
-    /// the source committed (or stopped, for a VMM that resumes them itself).
+    /// the source committed (or stopped, for a VMM that resumes them itself). With `memory`
+    /// (writable, the source's regions) the guest's pages are written into it.
     @discardableResult
     public static func receive(
         _ devices: [VFIODevice], from acceptor: any TransferAccepting, options: ReceiveOptions = ReceiveOptions(),
-        leaving final: TargetFinalState = .running, cancellation: MigrationCancellation? = nil
+        leaving final: TargetFinalState = .running, memory: GuestMemory? = nil, cancellation: MigrationCancellation? = nil
     ) throws(VFIOError) -> ReceiveResult {
-        try ReceiveSession(devices: devices, acceptor: acceptor, options: options, cancellation: cancellation).run(leaving: final)
+        try ReceiveSession(devices: devices, acceptor: acceptor, options: options, memory: memory, cancellation: cancellation).run(leaving: final)
     }
 }

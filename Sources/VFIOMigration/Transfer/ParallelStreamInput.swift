@@ -64,13 +64,19 @@ public final class ParallelStreamInput {
     /// Waits for all channel threads whatever happens; on failure the first error is thrown
     /// (the caller aborts the session), every source having been interrupted.
     @discardableResult
-    public func load(into session: LoadSession, node: Int? = nil, lockMemory: Bool = true) throws(VFIOError) -> ParallelLoadMetrics {
-        try load(into: session, node: node, lockMemory: lockMemory, sendAck: { _ in })
+    /// With `memory`, pages records are written into it (its regions checked against the
+    /// stream's first, before any page is written); a stream with pages and no memory fails.
+    public func load(
+        into session: LoadSession, node: Int? = nil, lockMemory: Bool = true, memory: GuestMemoryLoader? = nil
+    ) throws(VFIOError) -> ParallelLoadMetrics {
+        try load(into: session, node: node, lockMemory: lockMemory, memory: memory, sendAck: { _ in })
     }
 
     func load(
-        into session: LoadSession, node: Int?, lockMemory: Bool, sendAck: @escaping @Sendable (Reassembler.Ack) -> Void
+        into session: LoadSession, node: Int?, lockMemory: Bool, memory: GuestMemoryLoader?,
+        sendAck: @escaping @Sendable (Reassembler.Ack) -> Void
     ) throws(VFIOError) -> ParallelLoadMetrics {
+        if let memory { try memory.accept(regions: header.regions, source: readers[0].source.name) }
         guard header.devices.count == session.drivers.count else {
             throw VFIOError(
                 .streamIncompatible, "the stream carries \(header.devices.count) device(s) but \(session.drivers.count) target device(s) were given")
@@ -85,7 +91,7 @@ public final class ParallelStreamInput {
         var startFailure: VFIOError?
         for reader in readers {
             do {
-                try reader.start(into: reassembler, pool: pool, node: node)
+                try reader.start(into: reassembler, pool: pool, node: node, memory: memory)
             } catch {
                 startFailure = error
                 reassembler.fail(error)

@@ -26,17 +26,33 @@ public final class ReceiveSession: @unchecked Sendable {
     public let acceptor: any TransferAccepting
     public let options: ReceiveOptions
     let devices: [VFIODevice]
+    /// Target guest memory the stream's pages are written into (writable, the source's regions).
+    let memory: GuestMemory?
+    private var loader: GuestMemoryLoader?
     let cancellation: MigrationCancellation?
-    private var control: ControlConnection?
+    /// `control`, `channels` and the vars below them are read and written with `lock` held
+    /// (a cancel reads them from another thread); `loader` is set once before anything runs.
+    private var controlStorage: ControlConnection?
+    private var control: ControlConnection? {
+        get { lock.withLock { controlStorage } }
+        set { lock.withLock { controlStorage = newValue } }
+    }
     private var channels: [ConnectionChannel] = []
     private let lock = NSLock()
     private var rejected: [String] = []
     private var acknowledged: [Int] = []
+    private var assigned: MigrationID?
+    /// The migration id this target assigned (nil until it accepted a proposal).
+    public var migrationID: MigrationID? { lock.withLock { assigned } }
     /// Set once `loaded` went out: from then on a failure must not discard the loaded state.
     private var loadConfirmed = false
 
-    public init(devices: [VFIODevice], acceptor: any TransferAccepting, options: ReceiveOptions = ReceiveOptions(), cancellation: MigrationCancellation? = nil) {
+    public init(
+        devices: [VFIODevice], acceptor: any TransferAccepting, options: ReceiveOptions = ReceiveOptions(), memory: GuestMemory? = nil,
+        cancellation: MigrationCancellation? = nil
+    ) {
         self.devices = devices
+        self.memory = memory
         self.acceptor = acceptor
         self.options = options
         self.cancellation = cancellation
@@ -51,7 +67,7 @@ public final class ReceiveSession: @unchecked Sendable {
         defer {
             if let key { cancellation?.unregister(key) }
             control?.close()
-            for channel in channels { channel.close() }
+            for channel in lock.withLock({ channels }) { channel.close() }
         }
         do {
             return try receive(leaving: final)
@@ -64,6 +80,7 @@ public final class ReceiveSession: @unchecked Sendable {
     private func receive(leaving final: TargetFinalState) throws(VFIOError) -> ReceiveResult {
         let clock = ContinuousClock()
         let deadline = clock.now + options.handshakeTimeout
+        if let memory { loader = try GuestMemoryLoader(memory: memory) }
         let (control, proposal) = try takeProposal(until: deadline)
         var targets: [DeviceDescriptor] = []
         for device in devices { targets.append(try device.descriptor()) }
@@ -110,7 +127,8 @@ public final class ReceiveSession: @unchecked Sendable {
             }
             let channel: ConnectionChannel
             do {
-                channel = try acceptor.accept(timeout: left)
+                try checkCancelled()
+                channel = try acceptor.accept(timeout: min(left, Self.acceptSlice))
             } catch {
                 if error.code == .timedOut || error.errno == .timedOut { continue }
                 if error.code == .authenticationFailed || error.code == .ioFailure { note("\(error.message)"); continue }
@@ -150,7 +168,10 @@ public final class ReceiveSession: @unchecked Sendable {
         if !proposal.hasRecordChecksums && !acceptsNoRecordChecksums {
             return (.checksums, "the stream would carry no record checksums and this target only accepts that over TLS")
         }
-        if !proposal.regions.isEmpty {
+        if let loader {
+            if proposal.regions.isEmpty { return (.incompatible, "this target was given guest memory and the stream carries none") }
+            do { try loader.accept(regions: proposal.regions, source: "the proposal") } catch { return (.incompatible, error.message) }
+        } else if !proposal.regions.isEmpty {
             return (.incompatible, "the stream carries \(proposal.regions.count) guest memory region(s) and this target was given none")
         }
         return nil
@@ -162,6 +183,7 @@ public final class ReceiveSession: @unchecked Sendable {
     ) throws(VFIOError) -> ReceiveResult {
         lock.withLock { acknowledged = Array(repeating: 0, count: devices.count) }
         let nonce = MigrationID.random()
+        lock.withLock { assigned = nonce }
         var expected = proposal
         expected.migrationID = nonce
         let answer = StreamHeader(
@@ -173,7 +195,7 @@ public final class ReceiveSession: @unchecked Sendable {
         for reader in readers { try (reader.source as? ConnectionChannel)?.setIdleTimeout(options.idleTimeout) }
         let input = try ParallelStreamInput(readers: readers, migrationID: nonce)
         let node = options.node ?? devices.first?.identity.numaNode
-        let metrics = try input.load(into: load, node: node, lockMemory: true, sendAck: { [weak self] ack in
+        let metrics = try input.load(into: load, node: node, lockMemory: true, memory: loader, sendAck: { [weak self] ack in
             guard let self else { return }
             // A lost acknowledgement only delays the source's stop; the load goes on.
             if (try? control.send(.switchoverAck(device: UInt16(ack.device), epoch: ack.epoch, offset: ack.offset))) != nil {
@@ -197,8 +219,10 @@ public final class ReceiveSession: @unchecked Sendable {
         if final == .running { try load.resume() }
         let resumed = load.report.timings.resume
         try? control.send(.committed(final == .running ? .running : .stopped, resumeNanoseconds: resumed.wholeNanoseconds))
+        var loadedReport = load.report
+        loadedReport.memory = loader?.report
         return ReceiveResult(
-            report: load.report, header: input.header, metrics: metrics, rejectedConnections: lock.withLock { rejected },
+            report: loadedReport, header: input.header, metrics: metrics, rejectedConnections: lock.withLock { rejected },
             acknowledgements: lock.withLock { acknowledged }, final: final)
     }
 
@@ -234,7 +258,8 @@ public final class ReceiveSession: @unchecked Sendable {
                     throw timedOut()
                 }
                 do {
-                    let channel = try acceptor.accept(timeout: left)
+                    try checkCancelled()
+                    let channel = try acceptor.accept(timeout: min(left, Self.acceptSlice))
                     lock.withLock { channels.append(channel) }
                     pending.append(channel)
                 } catch {
@@ -265,6 +290,13 @@ public final class ReceiveSession: @unchecked Sendable {
             }
         }
         return readers.keys.sorted().map { readers[$0]! }
+    }
+
+    /// Accepts wait in slices this long, so a cancel is seen while nobody connects.
+    static let acceptSlice: Duration = .milliseconds(200)
+
+    private func checkCancelled() throws(VFIOError) {
+        if let cancellation, cancellation.isCancelled { throw VFIOError(.cancelled, cancellation.reason ?? "cancelled") }
     }
 
     private func note(_ text: String) { lock.withLock { rejected.append(text) } }

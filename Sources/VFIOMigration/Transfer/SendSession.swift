@@ -38,7 +38,13 @@ public final class SendSession: @unchecked Sendable {
     public let connector: any TransferConnecting
     public let options: TransferOptions
     let cancellation: MigrationCancellation?
-    private var control: ControlConnection?
+    /// Behind `condition` (a cancel reads it from another thread); `controlConnection` reads it.
+    private var controlStorage: ControlConnection?
+    private var control: ControlConnection? {
+        condition.lock()
+        defer { condition.unlock() }
+        return controlStorage
+    }
     private var channels: [ConnectionChannel] = []
     private var output: PipelinedStreamOutput?
     /// Channel 0's header, with the migration id the target assigned.
@@ -55,11 +61,24 @@ public final class SendSession: @unchecked Sendable {
     private var listenerEnded = false
     private var cancelKey: Int?
 
+    // Every var below is read and written with `condition` held, except `output`,
+    // `streamHeader`, `target` and `cancelKey`, which only the caller's thread (the one that
+    // negotiates, runs the session and closes) touches.
+
     public init(connector: any TransferConnecting, options: TransferOptions = TransferOptions(), cancellation: MigrationCancellation? = nil) {
         self.connector = connector
         self.options = options
         self.cancellation = cancellation
     }
+
+    /// Whether the caller's save session pre-copies the devices (`SaveSession.usesPreCopy`):
+    /// without it no progress records go out and no acknowledgement is waited for. Memory
+    /// rounds may still run.
+    public var preCopyInUse: Bool {
+        get { condition.lock(); defer { condition.unlock() }; return preCopyStorage }
+        set { condition.lock(); preCopyStorage = newValue; condition.unlock() }
+    }
+    private var preCopyStorage = true
 
     /// Whether the stream leaves record checksums out (TLS, or the caller said so).
     public var omitsRecordChecksums: Bool {
@@ -97,7 +116,9 @@ public final class SendSession: @unchecked Sendable {
             channel.close()
             throw error
         }
-        self.control = control
+        condition.lock()
+        controlStorage = control
+        condition.unlock()
         try control.send(.propose(proposal))
         let answer = try control.receive(expecting: "waiting for the target's answer to the proposal", timeout: options.handshakeTimeout)
         switch answer {
@@ -153,9 +174,14 @@ public final class SendSession: @unchecked Sendable {
     }
 
     private func startListening(_ control: ControlConnection) {
+        condition.lock()
         listening = true
-        let thread = Thread { [self] in listen(control) }
-        thread.name = "vfio-control"
+        condition.unlock()
+        let name = ThreadNames.name("ctl", streamHeader?.migrationID)
+        let thread = Thread { [self] in
+            ThreadNames.nameCurrent(name)
+            listen(control)
+        }
         thread.start()
     }
 
@@ -217,7 +243,7 @@ public final class SendSession: @unchecked Sendable {
     var waitsForAcks: Bool {
         condition.lock()
         defer { condition.unlock() }
-        return options.switchoverAck && (acks?.preCopy.contains(true) ?? false)
+        return options.switchoverAck && preCopyStorage && (acks?.preCopy.contains(true) ?? false)
     }
 
     func flushOutput() { try? output?.flush() }
@@ -247,7 +273,7 @@ public final class SendSession: @unchecked Sendable {
         flushOutput()
         condition.lock()
         let failure = targetFailure
-        let needAcks = options.switchoverAck && rounds > 0 && (acks?.preCopy.contains(true) ?? false)
+        let needAcks = options.switchoverAck && preCopyStorage && rounds > 0 && (acks?.preCopy.contains(true) ?? false)
         let missing = acks?.missing ?? []
         condition.unlock()
         if let failure { throw failure }
@@ -269,8 +295,11 @@ public final class SendSession: @unchecked Sendable {
     /// sent (`devices`, `totalStateBytes`). Throws before anything was handed over: the
     /// caller rolls its sources back.
     public func awaitLoaded(devices: Int, totalStateBytes: UInt64) throws(VFIOError) -> TargetConfirmation {
-        guard listening else { throw .invalidUse("awaitLoaded before openOutput") }
         condition.lock()
+        guard listening else {
+            condition.unlock()
+            throw .invalidUse("awaitLoaded before openOutput")
+        }
         let deadline = Date(timeIntervalSinceNow: options.loadTimeout.seconds)
         while !listenerEnded {
             if !condition.wait(until: deadline) { break }

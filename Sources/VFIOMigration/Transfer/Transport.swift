@@ -62,7 +62,7 @@ public struct TCPConnector: TransferConnecting {
     }
 }
 
-public final class TCPAcceptor: TransferAccepting, @unchecked Sendable {
+public final class TCPAcceptor: TransferAccepting, Sendable {
     public let listener: TCPListener
     public let security: TransportSecurity
 

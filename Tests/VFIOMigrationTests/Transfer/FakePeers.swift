@@ -10,7 +10,10 @@ final class StalledTarget: @unchecked Sendable {
     private let release = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
     private var held: [ConnectionChannel] = []
+    private(set) var nonce: MigrationID?
     var address: NetworkAddress { NetworkAddress(host: "127.0.0.1", port: acceptor.port) }
+    /// The connections this fake target holds open (its own sockets of the port).
+    var heldConnections: Int { held.count }
 
     init(descriptor: DeviceDescriptor) throws {
         acceptor = try TCPAcceptor(listeningOn: NetworkAddress(host: "127.0.0.1", port: 0), security: .insecure)
@@ -21,8 +24,10 @@ final class StalledTarget: @unchecked Sendable {
                 held.append(channel)
                 let control = try ControlConnection(channel, role: .target)
                 guard case .propose(let proposal) = try control.receive(expecting: "proposal", timeout: .seconds(10)) else { return }
+                let id = MigrationID.random()
+                nonce = id
                 try control.send(.accept(StreamHeader(
-                    creationTimeNanoseconds: 0, maxPayload: 64 << 20, devices: [descriptor], migrationID: .random())))
+                    creationTimeNanoseconds: 0, maxPayload: 64 << 20, devices: [descriptor], migrationID: id)))
                 for _ in 0..<Int(proposal.channel?.count ?? 1) { held.append(try acceptor.accept(timeout: .seconds(10))) }
             } catch {
                 return

@@ -40,36 +40,65 @@ enum TLSFixtures {
     }
 }
 
-/// Descriptors and threads of this process, to see that a migration left none behind.
-struct ProcessResources: Equatable, CustomStringConvertible {
-    var descriptors: Int
+/// What one migration may leave behind in this process, counted so that other tests running
+/// at the same time do not count: sockets of its loopback port (from /proc/net/tcp*, matched
+/// by inode against this process's descriptors) and threads whose names carry its tag.
+struct MigrationResources: Equatable, CustomStringConvertible {
+    var sockets: Int
     var threads: Int
 
-    static func now() -> ProcessResources {
-        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1
-        return ProcessResources(descriptors: fds, threads: tasks)
+    static func now(port: UInt16, tag: String?) -> MigrationResources {
+        var inodes: Set<String> = []
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let text = (try? String(contentsOfFile: table, encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 9 else { continue }
+                let ports = [fields[1], fields[2]].compactMap { $0.split(separator: ":").last.flatMap { UInt16($0, radix: 16) } }
+                if ports.contains(port) { inodes.insert(String(fields[9])) }
+            }
+        }
+        var sockets = 0
+        for fd in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+                  target.hasPrefix("socket:[") else { continue }
+            if inodes.contains(String(target.dropFirst(8).dropLast())) { sockets += 1 }
+        }
+        var threads = 0
+        if let tag {
+            for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+                let name = (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)) ?? ""
+                if name.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix(tag) { threads += 1 }
+            }
+        }
+        return MigrationResources(sockets: sockets, threads: threads)
     }
 
-    /// Waits (threads end a moment after they signalled) until nothing is left over `baseline`.
-    static func settle(to baseline: ProcessResources, within seconds: Double = 5) -> ProcessResources {
+    /// Waits (threads end a moment after they signalled) until nothing of the migration is left.
+    static func settle(port: UInt16, tag: String?, within seconds: Double = 5) -> MigrationResources {
         let end = Date().addingTimeInterval(seconds)
-        var current = now()
-        while (current.descriptors > baseline.descriptors || current.threads > baseline.threads) && Date() < end {
+        var current = now(port: port, tag: tag)
+        while current != MigrationResources(sockets: 0, threads: 0) && Date() < end {
             Thread.sleep(forTimeInterval: 0.05)
-            current = now()
+            current = now(port: port, tag: tag)
         }
         return current
     }
 
-    var description: String { "\(descriptors) descriptors, \(threads) threads" }
+    var description: String { "\(sockets) sockets, \(threads) threads" }
 }
 
 /// A receiver for `targets` on a loopback port, running on its own thread.
 struct LoopbackTarget {
     let acceptor: TCPAcceptor
+    let session: ReceiveSession
     let run: Background<ReceiveResult>
     var address: NetworkAddress { NetworkAddress(host: "127.0.0.1", port: acceptor.port) }
+    /// What the migration's threads are named with, once the target assigned its id.
+    var tag: String? { session.migrationID?.threadTag }
+
+    /// Nothing of this migration left: no socket of its port open here, none of its threads.
+    func leftBehind() -> MigrationResources { MigrationResources.settle(port: acceptor.port, tag: tag) }
 
     init(
         _ targets: [VFIODevice], security: TransportSecurity = .insecure, options: ReceiveOptions = ReceiveOptions(),
@@ -77,10 +106,9 @@ struct LoopbackTarget {
     ) throws {
         let acceptor = try TCPAcceptor(listeningOn: NetworkAddress(host: "127.0.0.1", port: 0), security: security)
         self.acceptor = acceptor
-        let devices = targets
-        run = Background { () throws(VFIOError) in
-            try Migration.receive(devices, from: acceptor, options: options, leaving: final, cancellation: cancellation)
-        }
+        let session = ReceiveSession(devices: targets, acceptor: acceptor, options: options, cancellation: cancellation)
+        self.session = session
+        run = Background { () throws(VFIOError) in try session.run(leaving: final) }
     }
 
     func finish() -> Result<ReceiveResult, VFIOError> {

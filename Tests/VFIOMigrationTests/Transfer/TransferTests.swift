@@ -39,6 +39,29 @@ import VFIOMock
         #expect(received.rejectedConnections.isEmpty)
     }
 
+    @Test func buffersAndThreadsAreOnTheDevicesNodeAndTheKernelSaysSo() throws {
+        var options = TransferOptions.test(channels: 2)
+        options.pipeline.node = 0
+        let env = DeviceEnvironment.withMockDevices()
+        let source = try env.open("mock:a?state=2MiB")
+        let target = try LoopbackTarget([try env.open("mock:b?state=2MiB")], options: ReceiveOptions(node: 0))
+        let sent = try Migration.send([source], to: TCPConnector(to: target.address, security: .insecure), options: options, save: .test)
+        let received = try target.finish().get()
+        // Node 0 exists on every Linux machine; where libnuma works the buffers are bound to it
+        // and move_pages finds every page there.
+        for placement in [sent.pipeline.buffers, received.metrics.buffers] {
+            #expect(placement.requestedNode == 0)
+            if placement.boundNode == 0 {
+                let pages = placement.bufferCount * ((placement.bufferSize + 4095) / 4096)
+                #expect(placement.residentPages == [0: pages], "\(placement)")
+            } else {
+                #expect(placement.note != nil, "not bound, and no reason given: \(placement)")
+            }
+        }
+        #expect(sent.pipeline.channels.allSatisfy { $0.boundToNode == 0 || sent.pipeline.buffers.boundNode == nil })
+        #expect(received.metrics.channels.allSatisfy { $0.boundToNode == 0 || received.metrics.buffers.boundNode == nil })
+    }
+
     @Test func fourDevicesWithP2POverFourChannels() throws {
         let specs = (0..<4).map { "mock:s\($0)?state=2MiB&seed=\($0)&flags=stop-copy,p2p,pre-copy" }
         let targetSpecs = (0..<4).map { "mock:t\($0)?state=2MiB&seed=\($0)&flags=stop-copy,p2p,pre-copy" }
