@@ -27,6 +27,7 @@ struct BenchCommand: ParsableCommand {
               vfio-migrate bench
               vfio-migrate bench --quick --no-fail --json
               vfio-migrate bench --only loopback --only tls --tls-dir /etc/pki/vfio-migration
+              vfio-migrate bench --only save --expect 'save.file>=0.9'
               vfio-migrate bench --device 0000:3b:00.2 --target 0000:3b:00.3 --runs 70 --json
               vfio-migrate bench --report /tmp/bench-report
             """)
@@ -53,6 +54,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Directory for the file sink and the page-cache file (default /dev/shm, else the temporary directory).")
     var scratch: String?
     @Flag(help: "Exit 0 even when a ratio misses its target.") var noFail = false
+    @Option(help: "Hold a ratio to your own bound instead of its target (repeatable): ID>=VALUE or ID<=VALUE, e.g. 'loopback.4>=0.95'; the ids are in --json.")
+    var expect: [String] = []
     @Option(help: "Write an HTML report with plots into this directory.") var report: String?
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var common: CommonOptions

@@ -22,6 +22,13 @@ extension BenchCommand {
         guard repetitions >= 1 && repetitions <= 1000 else { throw CLIFailure(.usage, "--repetitions takes 1 to 1000") }
         let chunk = try parseSize(chunkSize)
         guard chunk >= 4096 && chunk <= 64 << 20 else { throw CLIFailure(.usage, "--chunk-size takes 4KiB to 64MiB") }
+        var targets: [String: BenchTarget] = [:]
+        for text in expect {
+            guard let (id, target) = BenchTarget.parse(text) else {
+                throw CLIFailure(.usage, "--expect takes ID>=VALUE or ID<=VALUE (e.g. 'loopback.4>=0.95'), not '\(shown(text, limit: 60))'")
+            }
+            targets[id] = target
+        }
         var sections = Set(BenchSection.allCases)
         if !only.isEmpty { sections = Set(only.compactMap(BenchSection.init(rawValue:))) }
         let wantsMemory = only.isEmpty || only.contains("memory")
@@ -38,6 +45,7 @@ extension BenchCommand {
         var options = EmulatorBenchOptions(
             stateBytes: try parseSize(state), loopbackBytes: try parseSize(loopbackBytes), tlsBytes: try parseSize(tlsBytes), chunkSize: chunk,
             repetitions: repetitions, scratchDirectory: scratchDirectory, sections: sections, tls: transport)
+        options.targets = targets
         var memoryState = try parseSize(self.memoryState)
         if quick {
             options.stateBytes = min(options.stateBytes, 64 << 20)
@@ -56,6 +64,10 @@ extension BenchCommand {
         let say = { (text: String) in if !common.quiet && !common.json { Console.err(text) } }
         let bench = EmulatorBenchmark(options: options, devices: factory, progress: say)
         var result = try bench.run()
+        let measured = Set(result.ratios.map(\.id))
+        for id in targets.keys.sorted() where !measured.contains(id) {
+            throw CLIFailure(.usage, "--expect \(shown(id, limit: 60)): no such ratio in this run (measured: \(measured.sorted().joined(separator: ", ")))")
+        }
         if let credentials, credentials.generated { result.notes.append("tls: credentials made for this run with openssl (EC P-256)") }
 
         var memory: TwoProcessMemory.Result?
@@ -65,7 +77,7 @@ extension BenchCommand {
         }
         if let report {
             say("sampling a live migration for the report")
-            let timeline = try bench.timeline(bytes: quick ? 32 << 20 : 256 << 20)
+            let timeline = try bench.timeline(bytes: min(quick ? 32 << 20 : 256 << 20, options.stateBytes))
             try BenchReportWriter.emulator(result, memory: memory, timeline: timeline, to: report)
             say("report: \(report)/index.html")
         }

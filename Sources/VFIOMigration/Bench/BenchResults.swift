@@ -2,6 +2,7 @@
 // measured variant (every repetition's time), a ratio per comparison (the median of the
 // ratios of the repetitions, each taken between two variants that ran next to each other),
 // and the target a ratio is held to, where the roadmap sets one.
+import Foundation
 
 /// A bound a ratio must keep.
 public struct BenchTarget: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -95,4 +96,19 @@ public struct EmulatorBenchReport: Sendable, Codable {
 
     /// Ratios that missed their targets.
     public var missed: [BenchRatio] { ratios.filter { $0.met == false } }
+}
+
+extension BenchTarget {
+    /// `ID>=0.95` or `ID<=0.5`: a ratio's id and the bound an operator holds it to; nil for
+    /// anything else (no relation, an empty id, a bound that is not a finite number).
+    public static func parse(_ text: String) -> (id: String, target: BenchTarget)? {
+        for (token, relation) in [(">=", Relation.atLeast), ("<=", Relation.atMost)] {
+            guard let range = text.range(of: token) else { continue }
+            let id = text[..<range.lowerBound].trimmingCharacters(in: .whitespaces)
+            let bound = text[range.upperBound...].trimmingCharacters(in: .whitespaces)
+            guard !id.isEmpty, let value = Double(bound), value.isFinite else { return nil }
+            return (id, BenchTarget(relation, value, origin: "--expect"))
+        }
+        return nil
+    }
 }
