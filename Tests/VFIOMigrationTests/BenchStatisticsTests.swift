@@ -39,6 +39,25 @@ import VFIOMockDevices
         #expect("\(BenchTarget(.atLeast, 0.97, origin: "t"))" == "≥ 0.97")
     }
 
+    @Test func anOperatorsBoundParses() throws {
+        let at = try #require(BenchTarget.parse("loopback.4>=0.95"))
+        #expect(at.id == "loopback.4" && at.target == BenchTarget(.atLeast, 0.95, origin: "--expect"))
+        let below = try #require(BenchTarget.parse(" codec.frame/read <= 0.4 "))
+        #expect(below.id == "codec.frame/read" && below.target.relation == .atMost && below.target.value == 0.4)
+        for bad in ["loopback.4", ">=1", "x>=", "x>=nan", "x>=inf", "x=1", "x>=1e"] { #expect(BenchTarget.parse(bad) == nil, "\(bad)") }
+    }
+
+    @Test func thePagesSectionMeasuresTheEnginesRecordsAgainstAMemcpy() throws {
+        let env = DeviceEnvironment.withMockDevices()
+        let factory: BenchDeviceFactory = { r throws(VFIOError) in try env.open("mock:\(r.name)?state=\(r.stateBytes)&source=fast") }
+        var options = EmulatorBenchOptions(repetitions: 1, scratchDirectory: FileManager.default.temporaryDirectory.path, sections: [.pages])
+        options.pageRegionBytes = 4 << 20
+        let report = try EmulatorBenchmark(options: options, devices: factory).run()
+        #expect(report.rows.map(\.id) == ["pages.engine", "pages.engine.live", "pages.stream", "pages.memcpy"])
+        #expect(Set(report.ratios.map(\.id)) == ["pages.engine/memcpy", "pages.engine.live/memcpy", "pages.stream/memcpy"])
+        #expect(report.ratios.allSatisfy { $0.median > 0 && $0.median.isFinite })
+    }
+
     /// A run of every section but TLS at tiny sizes: each ratio is recomputed from its rows.
     @Test func ratiosAreTheMediansOfThePerRepetitionRatiosOfTheirRows() throws {
         let env = DeviceEnvironment.withMockDevices()

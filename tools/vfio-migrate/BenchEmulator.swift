@@ -53,6 +53,7 @@ extension BenchCommand {
             options.tlsBytes = min(options.tlsBytes, 16 << 20)
             options.repetitions = min(options.repetitions, 3)
             options.codecIterations = 50
+            options.pageRegionBytes = 16 << 20
             memoryState = min(memoryState, 256 << 20)
         }
         for (name, value) in [("state", options.stateBytes), ("loopback-bytes", options.loopbackBytes), ("tls-bytes", options.tlsBytes)]

@@ -98,6 +98,8 @@ public final class PageStreamTiming {
     private let header: StreamHeader
     private var encoder: StreamEncoder
     private var bitmap: [UInt64]
+    private let memory: GuestMemory
+    private let memoryHeader: StreamHeader
     /// Share of the region's pages that are zero (every `zeroEvery`th page).
     public let zeroEvery = 4
 
@@ -116,6 +118,10 @@ public final class PageStreamTiming {
             devices: [BenchHeaders.descriptor],
             regions: [MemoryRegionDescriptor(start: 0, length: UInt64(regionBytes), pageSize: UInt32(pageSize))])
         encoder = try BenchHeaders.encoder(header)
+        memoryHeader = StreamHeader(
+            creationTimeNanoseconds: 0, maxPayload: 1 << 20, writer: "vfio-migrate bench", devices: [],
+            regions: [MemoryRegionDescriptor(start: 0, length: UInt64(regionBytes), pageSize: UInt32(pageSize))])
+        memory = try GuestMemory([GuestMemoryRegion(iova: 0, length: UInt64(regionBytes), buffer: region, writable: false, name: "bench")])
         control = IOBuffer(capacity: StreamFormat.recordHeaderSize + 8 + 16 * batchPages)
         bitmap = Array(repeating: 0, count: (batchPages + 63) / 64)
     }
@@ -141,6 +147,19 @@ public final class PageStreamTiming {
                 throw VFIOError(.invalidArgument, "framing a pages record: \(error)")
             }
         }
+        return (clock.now - start).seconds
+    }
+
+    /// The engine's pages records of the whole region (StreamOutput.writePages, as a memory
+    /// save writes them) into /dev/null: in place as in stop-copy, or through the live-page
+    /// copy as in pre-copy. Seconds.
+    public func engine(liveCopy: Bool) throws(VFIOError) -> Double {
+        let output = try StreamOutput(header: memoryHeader, to: try FileChannel.creating("/dev/null"))
+        output.copiesLivePages = liveCopy
+        let runs = [DirtyRun(firstPage: 0, pageCount: regionBytes / pageSize)]
+        let clock = ContinuousClock()
+        let start = clock.now
+        try output.writePages(region: 0, runs: runs, phase: liveCopy ? .preCopy : .stopCopy, round: 1, of: memory)
         return (clock.now - start).seconds
     }
 

@@ -34,6 +34,8 @@ public struct EmulatorBenchOptions: Sendable {
     public var repetitions: Int
     /// Chunks per codec measurement.
     public var codecIterations: Int
+    /// Guest memory of the pages section (whole MiB).
+    public var pageRegionBytes = 64 << 20
     public var channelCounts: [Int]
     /// Where the file sink and the page-cache file go (tmpfs keeps a disk out of it).
     public var scratchDirectory: String
@@ -186,17 +188,26 @@ public final class EmulatorBenchmark {
     }
 
     private func pages() throws(VFIOError) {
-        let timing = try PageStreamTiming()
+        let timing = try PageStreamTiming(regionBytes: options.pageRegionBytes)
         let bytes = UInt64(timing.regionBytes)
-        let what = "\(label(timing.regionBytes)) of 4 KiB pages, a quarter of them zero, \(timing.batchPages) pages per record"
+        let what = "\(label(timing.regionBytes)) of 4 KiB pages, a quarter zero"
         try measure(.pages, [
-            Variant(id: "pages.stream", label: "zero-page scan + CRC32C + pages records, \(what)", bytes: bytes) { () throws(VFIOError) in try timing.scanAndFrame() },
+            Variant(id: "pages.engine", label: "engine pages records → /dev/null, in place (stop-copy), \(what)", bytes: bytes) { () throws(VFIOError) in
+                try timing.engine(liveCopy: false)
+            },
+            Variant(id: "pages.engine.live", label: "the same through the live-page copy (pre-copy)", bytes: bytes) { () throws(VFIOError) in
+                try timing.engine(liveCopy: true)
+            },
+            Variant(id: "pages.stream", label: "zero-page scan + CRC32C + framing alone, \(timing.batchPages) pages per record", bytes: bytes) { () throws(VFIOError) in
+                try timing.scanAndFrame()
+            },
             Variant(id: "pages.memcpy", label: "memcpy of the same pages, one thread", bytes: bytes) { timing.copy() },
         ], [
             Comparison(
-                id: "pages.stream/memcpy", label: "page streaming (scan, CRC, records) / memcpy of the pages", of: "pages.stream", over: "pages.memcpy",
-                kind: .cost,
-                note: "the guest-memory data path is not on main yet: this measures the page scan and the pages records it will use"),
+                id: "pages.engine/memcpy", label: "page streaming in place / memcpy of the pages", of: "pages.engine", over: "pages.memcpy", kind: .cost,
+                note: "the scan, checksum and live-page copy spread over the cores (\(ProcessInfo.processInfo.activeProcessorCount) here); the memcpy is one thread"),
+            Comparison(id: "pages.engine.live/memcpy", label: "page streaming with the live-page copy / memcpy", of: "pages.engine.live", over: "pages.memcpy", kind: .cost),
+            Comparison(id: "pages.stream/memcpy", label: "scan + CRC + framing alone, one thread / memcpy", of: "pages.stream", over: "pages.memcpy", kind: .cost),
         ])
     }
 
