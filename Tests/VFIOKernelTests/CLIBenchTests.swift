@@ -114,6 +114,8 @@ private let pairFlags = "flags=stop-copy,p2p,pre-copy"
             #expect(check.status == 0, "\(name): \(check.err)")
             let svgs = Int(check.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
             #expect(svgs >= plots, "\(name): \(svgs) SVG plots")
+            try CLI.validate(try String(contentsOfFile: dir.file(name) + "/bench.json", encoding: .utf8), against: "bench")
+            #expect(try String(contentsOfFile: dir.file(name) + "/bench.txt", encoding: .utf8).contains("RUNNING") == (name == "device"))
             let html = try String(contentsOfFile: page, encoding: .utf8)
             let external = ["<script", "src=", "href=", "@import", "url("].filter { html.contains($0) }
             #expect(external.isEmpty, "\(name): not self-contained: \(external)")

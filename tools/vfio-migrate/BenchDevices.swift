@@ -50,11 +50,15 @@ extension BenchCommand {
             throw error
         }
         let result = bench.finish()
-        if let report { try BenchReportWriter.device(result, samples: bench.samples, to: report) }
+        let text = BenchText.device(result)
+        if let report {
+            try BenchReportWriter.device(result, samples: bench.samples, to: report)
+            try BenchReportWriter.keep(json: try JSONOutput.encode(DeviceResult(run: result)), text: text, in: report)
+        }
         if common.json {
             try JSONOutput.print(DeviceResult(run: result))
         } else if !common.quiet {
-            Console.out(BenchText.device(result))
+            Console.out(text)
         }
     }
 }

@@ -83,10 +83,13 @@ extension BenchCommand {
             say("report: \(report)/index.html")
         }
         let passed = result.missed.isEmpty && (memory?.met ?? true)
+        let document = EmulatorResult(run: result, memory: memory, passed: passed)
+        let text = BenchText.emulator(result, memory: memory)
+        if let report { try BenchReportWriter.keep(json: try JSONOutput.encode(document), text: text, in: report) }
         if common.json {
-            try JSONOutput.print(EmulatorResult(run: result, memory: memory, passed: passed))
+            try JSONOutput.print(document)
         } else if !common.quiet {
-            Console.out(BenchText.emulator(result, memory: memory))
+            Console.out(text)
         }
         if !passed && !noFail { try exitWith(.failed) }
     }

@@ -121,6 +121,17 @@ enum BenchReportWriter {
         """
     }
 
+    /// The run's JSON document and its text beside the page (bench.json, bench.txt), so a
+    /// published report carries its numbers.
+    static func keep(json: Data, text: String, in directory: String) throws {
+        do {
+            try (json + Data([0x0A])).write(to: URL(fileURLWithPath: directory + "/bench.json"))
+            try (text + "\n").write(toFile: directory + "/bench.txt", atomically: true, encoding: .utf8)
+        } catch {
+            throw CLIFailure(.failed, "cannot write the run's numbers into \(shown(directory)): \(error.localizedDescription)")
+        }
+    }
+
     private static func write(_ html: String, to directory: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
