@@ -26,7 +26,8 @@ enum BenchReportWriter {
         body += "</table>\n"
         if let t = timeline {
             body += "<h2>A live migration, sampled</h2>\n<p>\(t.devices) devices of \(esc(formatBytes(t.stateBytes / UInt64(max(1, t.devices))))) (on average, pre-copy included) that keep dirtying their state, sent over \(t.channels) loopback connections; every channel's bytes read every \(Int(t.interval * 1000)) ms.</p>\n"
-            body += figure(throughput(t.samples, channels: (0..<t.channels).map { "channel \($0)" }), "Throughput of each channel over the migration (50 ms moving window).")
+            let (plot, window) = throughput(t.samples, channels: (0..<t.channels).map { "channel \($0)" }, since: "the first connection")
+            body += figure(plot, "Throughput of each channel over the migration (\(window) moving window).")
             let d = t.downtime
             let parts: [(String, Double)] = [
                 ("stopping", d.stopping.seconds), ("final read", d.finalRead.seconds), ("source finish", d.sourceFinish.seconds),
@@ -51,7 +52,10 @@ enum BenchReportWriter {
             body += "<tr><td>\(esc(name))</td><td class=\"n\">\(esc(formatSeconds(p.p25)))</td><td class=\"n\">\(esc(formatSeconds(p.p50)))</td><td class=\"n\">\(esc(formatSeconds(p.p90)))</td></tr>\n"
         }
         body += "</table>\n"
-        if !samples.isEmpty { body += figure(throughput(samples, channels: ["save stream"]), "Throughput of the last run's save stream (50 ms moving window).") }
+        if !samples.isEmpty {
+            let (plot, window) = throughput(samples, channels: ["save stream"], since: "the save started")
+            body += figure(plot, "Throughput of the last run's save stream (\(window) moving window).")
+        }
         let parts = ["save.quiesce": "quiesce (P2P)", "save.stopping": "stopping", "save.finalRead": "final read", "load.begin": "target: enter RESUMING",
                      "load.writing": "target: writes", "load.validation": "target: validation", "load.resume": "target: resume"]
         let order = ["save.quiesce", "save.stopping", "save.finalRead", "load.begin", "load.writing", "load.validation", "load.resume"]
@@ -65,13 +69,16 @@ enum BenchReportWriter {
 
     private static func rounds(_ remaining: [UInt64]) -> String {
         guard !remaining.isEmpty else { return "<p>No pre-copy rounds (the devices stopped at once).</p>\n" }
-        let bars = remaining.enumerated().map { ("\($0.offset + 1)", Double($0.element) / Double(1 << 20)) }
-        return figure(SVG.barChart(title: "pre-copy rounds", bars: bars, xLabel: "pre-copy round", yLabel: "MiB left after the round"), "What each pre-copy round left to send (the session's estimate of the remaining state).")
+        let most = remaining.max() ?? 0
+        let (unit, shift): (String, Int) = most >= 1 << 30 ? ("GiB", 30) : most >= 1 << 20 ? ("MiB", 20) : most >= 1 << 10 ? ("KiB", 10) : ("bytes", 0)
+        let bars = remaining.enumerated().map { ("\($0.offset + 1)", Double($0.element) / Double(1 << shift)) }
+        return figure(SVG.barChart(title: "pre-copy rounds", bars: bars, xLabel: "pre-copy round", yLabel: "\(unit) left after the round"), "What each pre-copy round left to send (the session's estimate of the remaining state).")
     }
 
-    /// Per channel, GiB/s over a moving window of 5 samples.
-    private static func throughput(_ samples: [ThroughputSample], channels: [String]) -> String {
-        let window = 5
+    /// Per channel, GiB/s over a moving window of up to 5 samples (fewer for a short run, so
+    /// the line starts near its beginning); the plot and the window's length.
+    private static func throughput(_ samples: [ThroughputSample], channels: [String], since start: String) -> (String, String) {
+        let window = max(1, min(5, samples.count / 10))
         var series: [(name: String, points: [(Double, Double)])] = []
         for (c, name) in channels.enumerated() {
             var points: [(Double, Double)] = []
@@ -83,7 +90,9 @@ enum BenchReportWriter {
             }
             series.append((name, points))
         }
-        return SVG.lineChart(title: "throughput per channel", series: series, xLabel: "seconds since the first connection", yLabel: "GiB/s")
+        let spacing = samples.count > 1 ? (samples.last!.time - samples.first!.time) / Double(samples.count - 1) : 0
+        let plot = SVG.lineChart(title: "throughput per channel", series: series, xLabel: "seconds since \(start)", yLabel: "GiB/s")
+        return (plot, formatSeconds(spacing * Double(window)))
     }
 
     private static func header(_ title: String, host h: BenchHost) -> String {

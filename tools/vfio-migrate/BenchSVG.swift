@@ -33,21 +33,25 @@ enum SVG {
         let raw = maximum / Double(count)
         let power = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * power }.first { $0 >= raw } ?? 10 * power
-        var values: [Double] = []
-        var v = 0.0
-        while v < maximum + step * 0.5 {
-            values.append(v)
-            v += step
-        }
+        // Up to the first tick at or past the maximum, so no point lies beyond the axis.
+        var values: [Double] = [0]
+        while values.last! < maximum * (1 - 1e-9) { values.append(Double(values.count) * step) }
         return values
     }
 
     static func label(_ v: Double) -> String {
         if v == 0 { return "0" }
-        if abs(v) >= 100 { return String(format: "%.0f", v) }
         if abs(v) >= 10 { return String(format: "%.0f", v) }
         if abs(v) >= 1 { return String(format: "%.1f", v) }
         return String(format: "%.2f", v)
+    }
+
+    /// A tick's label with as many decimals as the step between ticks needs (0.05 -> 0.05,
+    /// not 0.1), so neighbouring ticks never read the same.
+    static func label(_ v: Double, step: Double) -> String {
+        guard v != 0, step > 0, step.isFinite else { return "0" }
+        let decimals = max(0, Int(-floor(log10(step) + 1e-9)))
+        return String(format: "%.\(decimals)f", v)
     }
 
     private static func open(_ title: String, height: Double = height) -> String {
@@ -67,11 +71,11 @@ enum SVG {
         var s = ""
         for t in yt {
             s += "<line x1=\"\(number(margin.left))\" y1=\"\(number(y(t)))\" x2=\"\(number(margin.left + plotW))\" y2=\"\(number(y(t)))\" stroke=\"#ddd\"/>"
-            s += "<text x=\"\(number(margin.left - 6))\" y=\"\(number(y(t) + 4))\" text-anchor=\"end\">\(label(t))</text>"
+            s += "<text x=\"\(number(margin.left - 6))\" y=\"\(number(y(t) + 4))\" text-anchor=\"end\">\(label(t, step: yt.count > 1 ? yt[1] : 1))</text>"
         }
         for t in xt {
             s += "<line x1=\"\(number(x(t)))\" y1=\"\(number(margin.top + plotH))\" x2=\"\(number(x(t)))\" y2=\"\(number(margin.top + plotH + 5))\" stroke=\"#333\"/>"
-            s += "<text x=\"\(number(x(t)))\" y=\"\(number(margin.top + plotH + 18))\" text-anchor=\"middle\">\(label(t))</text>"
+            s += "<text x=\"\(number(x(t)))\" y=\"\(number(margin.top + plotH + 18))\" text-anchor=\"middle\">\(label(t, step: xt.count > 1 ? xt[1] : 1))</text>"
         }
         s += "<line x1=\"\(number(margin.left))\" y1=\"\(number(margin.top + plotH))\" x2=\"\(number(margin.left + plotW))\" y2=\"\(number(margin.top + plotH))\" stroke=\"#333\"/>"
         s += "<line x1=\"\(number(margin.left))\" y1=\"\(number(margin.top))\" x2=\"\(number(margin.left))\" y2=\"\(number(margin.top + plotH))\" stroke=\"#333\"/>"

@@ -146,7 +146,7 @@ public final class DeviceBenchmark {
         case .null:
             sink = try FileChannel.creating("/dev/null")
         }
-        let sampler = sample ? ThroughputSampler([counter]) : nil
+        let sampler = sample ? ThroughputSampler([counter], interval: .milliseconds(5)) : nil
         let clock = ContinuousClock()
         let saveStart = clock.now
         let saved: Migration.SaveResult
