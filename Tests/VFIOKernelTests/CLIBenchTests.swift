@@ -31,7 +31,7 @@ private let pairFlags = "flags=stop-copy,p2p,pre-copy"
         #expect(rows.allSatisfy { ($0["seconds"] as? [Double])?.count == 2 })
         let ids = Set(rows.compactMap { $0["id"] as? String })
         let ratios = try #require(run["ratios"] as? [[String: Any]])
-        #expect(Set(ratios.compactMap { $0["id"] as? String }) == ["save.null", "save.file", "save.pipe", "load.file"])
+        #expect(Set(ratios.compactMap { $0["id"] as? String }) == ["save.null", "save.null.serial", "save.file", "save.pipe", "load.file"])
         for ratio in ratios {
             #expect(ids.contains(ratio["of"] as? String ?? "") && ids.contains(ratio["over"] as? String ?? ""), "\(ratio)")
         }

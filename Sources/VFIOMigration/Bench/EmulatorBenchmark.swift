@@ -242,6 +242,12 @@ public final class EmulatorBenchmark {
                 let sink = try FileChannel.creating("/dev/null")
                 return try timed { () throws(VFIOError) in try Migration.save([source], to: sink, options: options, leaving: .running).report.totalBytes }.seconds
             },
+            Variant(id: "save.null.serial", label: "engine save → /dev/null, one thread (no pipeline)", bytes: bytes) { () throws(VFIOError) in
+                let sink = try FileChannel.creating("/dev/null")
+                return try timed { () throws(VFIOError) in
+                    try Migration.save([source], to: sink, options: options, leaving: .running, pipeline: nil).report.totalBytes
+                }.seconds
+            },
             Variant(id: "save.null.raw", label: "raw read/write loop → /dev/null", bytes: bytes) { () throws(VFIOError) in
                 let sink = try FileChannel.creating("/dev/null")
                 return try timed { () throws(VFIOError) in try RawCopy.save(source, into: sink, chunkSize: chunk, buffer: buffer) }.seconds
@@ -266,6 +272,9 @@ public final class EmulatorBenchmark {
             Comparison(
                 id: "save.null", label: "framed save / raw copy → /dev/null", of: "save.null.engine", over: "save.null.raw",
                 target: BenchTarget(.atLeast, 0.97, origin: "issues 10 and 12")),
+            Comparison(
+                id: "save.null.serial", label: "framed save in one thread / raw copy → /dev/null", of: "save.null.serial", over: "save.null.raw",
+                note: "the same save without the pipeline's writer thread: the reader frames and checksums each chunk itself"),
             Comparison(id: "save.file", label: "framed save / raw copy → file", of: "save.file.engine", over: "save.file.raw"),
             Comparison(id: "save.pipe", label: "framed save / raw copy → pipe", of: "save.pipe.engine", over: "save.pipe.raw"),
         ])
