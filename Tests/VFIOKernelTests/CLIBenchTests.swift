@@ -102,6 +102,19 @@ private let pairFlags = "flags=stop-copy,p2p,pre-copy"
         #expect(!result.err.contains("STOP_COPY,") && !result.err.contains("ERROR"), "\(result.err)")
     }
 
+    /// The mock's group file opens once, as the kernel's does: the second device of group 7
+    /// is refused with EBUSY, named, before anything runs.
+    @Test func aBusyGroupIsRefusedSayingSo() throws {
+        let result = try CLI.run(["bench", "--device", "mock:a?group=7&state=64KiB", "--device", "mock:b?group=7&state=64KiB", "--runs", "1", "--json"])
+        #expect(result.status == 1, "\(result.err)")
+        try CLI.validate(result.out, against: "error")
+        let error = try #require(try json(result.out)["error"] as? [String: Any])
+        #expect(error["device"] as? String == "mock:b?group=7&state=64KiB")
+        #expect((error["message"] as? String ?? "").contains("is held by another process, or by a device opened before it"), "\(error)")
+        #expect((error["message"] as? String ?? "").contains("EBUSY"), "\(error)")
+        #expect(!result.err.contains("migrating"), "nothing ran: \(result.err)")
+    }
+
     @Test func reportsParseAsHTMLWithSVGPlots() throws {
         let dir = try TempDir()
         let device = try CLI.run(["bench", "--device", "mock:a?state=1MiB&\(pairFlags)&dirty-rate=4/1MiB", "--runs", "2", "--report", dir.file("device"), "--quiet"])

@@ -9,14 +9,17 @@ extension BenchCommand {
         var run: DeviceBenchReport
     }
 
-    /// Opens `name`; a device whose group another process holds is refused saying so.
-    static func open(_ name: String, in env: DeviceEnvironment) throws -> VFIODevice {
+    /// Opens `name`; a device whose group another process holds is refused saying so. (A
+    /// second device of this run in an already opened group is refused the same way: the
+    /// group file opens once.)
+    static func open(_ name: String, in env: DeviceEnvironment, after opened: Int) throws -> VFIODevice {
         do throws(VFIOError) {
             return try env.open(name)
         } catch {
             guard error.errno == .busy else { throw error }
+            let ours = opened > 0 ? ", or by a device opened before it in this run (devices of one IOMMU group cannot be named separately)" : ""
             throw CLIFailure(
-                .failed, "\(shown(name)) is held by another process: \(shown(error.message)) (\(error.operation ?? "open") EBUSY on \(shown(error.device ?? name)))",
+                .failed, "\(shown(name)) is held by another process\(ours): \(shown(error.message)) (\(error.operation ?? "open") EBUSY on \(shown(error.device ?? name)))",
                 device: name, hint: "stop the VMM or other VFIO user that has its group open, or choose another device")
         }
     }
@@ -31,7 +34,7 @@ extension BenchCommand {
         let chunk = try parseSize(chunkSize)
         let env = environment.make()
         var opened: [String: VFIODevice] = [:]
-        for name in deviceNames + targetNames where opened[name] == nil { opened[name] = try Self.open(name, in: env) }
+        for name in deviceNames + targetNames where opened[name] == nil { opened[name] = try Self.open(name, in: env, after: opened.count) }
         let sources = deviceNames.map { opened[$0]! }
         let targets = targetNames.isEmpty ? nil : targetNames.map { opened[$0]! }
         let options = DeviceBenchOptions(sink: sinkKind, preCopy: !noPreCopy, chunkSize: chunk, sysfsRoot: environment.sysfsRoot)
