@@ -54,7 +54,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Directory for the file sink and the page-cache file (default /dev/shm, else the temporary directory).")
     var scratch: String?
     @Flag(help: "Exit 0 even when a ratio misses its target.") var noFail = false
-    @Option(help: "Hold a ratio to your own bound instead of its target (repeatable): ID>=VALUE or ID<=VALUE, e.g. 'loopback.4>=0.95'; the ids are in --json.")
+    @Option(help: "Hold a ratio to your own bound instead of its target (repeatable): ID>=VALUE or ID<=VALUE, e.g. 'loopback.4>=0.95'; each ratio's id ends its line of the output.")
     var expect: [String] = []
     @Option(help: "Write an HTML report with plots into this directory.") var report: String?
     @OptionGroup var environment: EnvironmentOptions

@@ -22,13 +22,13 @@ enum BenchText {
             lines.append("  \(pad(shown(row.label), width))  \(rate(row.rate).leftPadded(12))\(spread)")
         }
         lines.append("")
-        lines.append("ratios: median of the per-repetition ratios (of the fastest runs; of bytes per CPU-second)")
+        lines.append("ratios: median of the per-repetition ratios (of the fastest runs; of bytes per CPU-second), then the ratio's id (for --expect)")
         let ratioWidth = max(40, r.ratios.map(\.label.count).max() ?? 0)
         for ratio in r.ratios {
             let verdict = ratio.met.map { $0 ? "PASS" : "FAIL" } ?? "    "
             let target = ratio.target.map { "target \($0)" } ?? ""
             let also = String(format: "(%.3f; %.3f)", ratio.best, ratio.cpu)
-            lines.append("  \(verdict)  \(pad(shown(ratio.label), ratioWidth))  \(String(format: "%.3f", ratio.median).leftPadded(7)) \(also.leftPadded(16))  \(target)")
+            lines.append("  \(verdict)  \(pad(shown(ratio.label), ratioWidth))  \(String(format: "%.3f", ratio.median).leftPadded(7)) \(also.leftPadded(16))  \(pad(target, 14))  \(shown(ratio.id))")
             if let note = ratio.note, ratio.met == false || ratio.target == nil { lines.append("        \(shown(note, limit: 400))") }
         }
         if let m = memory {
