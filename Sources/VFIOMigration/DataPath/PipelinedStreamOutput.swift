@@ -181,6 +181,7 @@ public final class PipelinedStreamOutput: SaveSink {
     }
 
     public func writeProgress(device: Int, info: PreCopyInfo) throws(VFIOError) {
+        guard routes.indices.contains(device) else { throw .invalidUse("device index \(device) outside the stream's \(routes.count) devices") }
         let offset = totals[device]
         try appendControl(0, length: Batch.progressLength) { .progress(device: device, info: info, offset: offset, start: $0) }
     }

@@ -37,22 +37,56 @@ extension LinuxKernel {
             if n < 0 { throw Errno(rawValue: errno) }
             return n
         case .pipe:
-            var blocked = sigset_t()
-            sigemptyset(&blocked)
-            sigaddset(&blocked, SIGPIPE)
-            var previous = sigset_t()
-            pthread_sigmask(SIG_BLOCK, &blocked, &previous)
-            defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-            // SAFETY: the region is caller memory of `count` bytes, alive for this call.
-            let n = Glibc.write(fd, UnsafeRawPointer(bitPattern: region.address), region.count)
-            if n >= 0 { return n }
-            let failure = errno
-            if failure == EPIPE {
-                // Take back the SIGPIPE this write raised, so it is not delivered once unblocked.
-                var now = timespec(tv_sec: 0, tv_nsec: 0)
-                _ = sigtimedwait(&blocked, nil, &now)
+            return try Self.withSIGPIPETakenBack {
+                // SAFETY: the region is caller memory of `count` bytes, alive for this call.
+                Glibc.write(fd, UnsafeRawPointer(bitPattern: region.address), region.count)
             }
-            throw Errno(rawValue: failure)
         }
+    }
+
+    /// writev(2) (sendmsg for a socket) of `regions` in order, with the same SIGPIPE rule.
+    /// Returns the bytes written, which may be fewer than asked.
+    package func writevWithoutSIGPIPE(_ fd: CInt, from regions: [UserRegion], target: WriteTarget) throws(Errno) -> Int {
+        var vectors = regions.map { region in
+            // SAFETY: each region is caller memory of `count` bytes, alive for this call.
+            iovec(iov_base: UnsafeMutableRawPointer(bitPattern: region.address), iov_len: region.count)
+        }
+        // SAFETY: the iovec array outlives the call it is lent to.
+        return try vectors.withUnsafeMutableBufferPointer { (buffer) throws(Errno) -> Int in
+            switch target {
+            case .socket:
+                var message = msghdr()
+                message.msg_iov = buffer.baseAddress
+                message.msg_iovlen = buffer.count
+                let n = sendmsg(fd, &message, CInt(MSG_NOSIGNAL))
+                if n < 0 { throw Errno(rawValue: errno) }
+                return n
+            case .pipe:
+                return try Self.withSIGPIPETakenBack { Glibc.writev(fd, buffer.baseAddress, CInt(buffer.count)) }
+            case .other:
+                let n = Glibc.writev(fd, buffer.baseAddress, CInt(buffer.count))
+                if n < 0 { throw Errno(rawValue: errno) }
+                return n
+            }
+        }
+    }
+
+    /// Runs one write with SIGPIPE blocked on this thread; a failed write's pending SIGPIPE is
+    /// taken back before the mask is restored, so it is never delivered.
+    private static func withSIGPIPETakenBack(_ write: () -> Int) throws(Errno) -> Int {
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        let n = write()
+        if n >= 0 { return n }
+        let failure = errno
+        if failure == EPIPE {
+            var now = timespec(tv_sec: 0, tv_nsec: 0)
+            _ = sigtimedwait(&blocked, nil, &now)
+        }
+        throw Errno(rawValue: failure)
     }
 }
