@@ -53,7 +53,7 @@ private let pairFlags = "flags=stop-copy,p2p,pre-copy"
         #expect(try json(tolerated.out)["passed"] as? Bool == false)
     }
 
-    @Test(arguments: [["--expect", "save.null"], ["--expect", ">=1"], ["--expect", "save.null>=x"], ["--only", "disk"], ["--chunk-size", "1KiB"],
+    @Test(arguments: [["--expect", "save.null"], ["--expect", ">=1"], ["--expect", "save.null>=x"], ["--only", "disk"], ["--chunk-size", "1KiB"], ["--chunk-size", "1GiB"],
                       ["--expect", "no.such.ratio>=1"]])
     func badArgumentsAreUsageErrors(_ arguments: [String]) throws {
         let result = try emulator(arguments + ["--repetitions", "1"])

@@ -32,6 +32,9 @@ extension BenchCommand {
         }
         guard targetNames.isEmpty || sinkKind == .memory else { throw CLIFailure(.usage, "--target needs --sink memory (a /dev/null save has nothing to load)") }
         let chunk = try parseSize(chunkSize)
+        guard chunk >= 4096 && chunk <= StreamLimits.default.maxPayload else {
+            throw CLIFailure(.usage, "--chunk-size takes 4KiB to \(formatBytes(StreamLimits.default.maxPayload)) (readers refuse larger records by default)")
+        }
         let env = environment.make()
         var opened: [String: VFIODevice] = [:]
         for name in deviceNames + targetNames where opened[name] == nil { opened[name] = try Self.open(name, in: env, after: opened.count) }

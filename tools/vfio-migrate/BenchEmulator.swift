@@ -21,7 +21,9 @@ extension BenchCommand {
         }
         guard repetitions >= 1 && repetitions <= 1000 else { throw CLIFailure(.usage, "--repetitions takes 1 to 1000") }
         let chunk = try parseSize(chunkSize)
-        guard chunk >= 4096 && chunk <= 64 << 20 else { throw CLIFailure(.usage, "--chunk-size takes 4KiB to 64MiB") }
+        guard chunk >= 4096 && chunk <= StreamLimits.default.maxPayload else {
+            throw CLIFailure(.usage, "--chunk-size takes 4KiB to \(formatBytes(StreamLimits.default.maxPayload)) (readers refuse larger records by default)")
+        }
         var targets: [String: BenchTarget] = [:]
         for text in expect {
             guard let (id, target) = BenchTarget.parse(text) else {
