@@ -30,6 +30,7 @@ struct VFIOMigrateCommand: ParsableCommand {
         subcommands: [
             DemoCommand.self, ListCommand.self, ProbeCommand.self, TargetSpecCommand.self, SaveCommand.self,
             LoadCommand.self, SendCommand.self, ReceiveCommand.self, InspectCommand.self, VerifyCommand.self, CompatCommand.self, ReplayCommand.self,
+            BenchCommand.self,
         ],
         defaultSubcommand: DemoCommand.self
     )
