@@ -75,4 +75,21 @@ import VFIOBuffers
         let error = #expect(throws: SyscallError.self) { try orphan.writeAll(gather: parts) }
         #expect(error?.errno == .brokenPipe)
     }
+
+    /// A short write leaves the group where the kernel stopped, mid-slice or on a boundary.
+    @Test func aShortWriteAdvancesTheIOVecsInPlace() {
+        let a = IOBuffer(capacity: 64), b = IOBuffer(capacity: 64)
+        let slices = [BufferSlice(a, 0..<10), BufferSlice(b, 0..<0), BufferSlice(b, 0..<20), BufferSlice(a, 10..<40)]
+        var seen: [[Int]] = []
+        slices.forEachRegionGroup { (group: inout IOVecGroup) in
+            seen.append(group.remaining.map(\.iov_len))
+            group.consume(15)
+            seen.append(group.remaining.map(\.iov_len))
+            group.consume(15)
+            seen.append(group.remaining.map(\.iov_len))
+            group.consume(30)
+            #expect(group.isEmpty)
+        }
+        #expect(seen == [[10, 20, 30], [15, 30], [30]], "the empty slice takes no iovec")
+    }
 }

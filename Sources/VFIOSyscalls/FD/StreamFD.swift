@@ -78,15 +78,16 @@ public struct StreamFD: ~Copyable {
     public func writeAll(gather slices: [BufferSlice]) throws(SyscallError) {
         let total = slices.reduce(0) { $0 + $1.range.count }
         var done = 0
-        try slices.forEachRegionGroup { (group) throws(SyscallError) in
-            var pending = group
-            while !pending.isEmpty {
+        let fd = rawValue, target = target
+        try slices.forEachRegionGroup { (group: inout IOVecGroup) throws(SyscallError) in
+            while !group.isEmpty {
+                let vectors = group.remaining
                 let n = try retryingInterrupts("writev (\(done) of \(total) bytes written)", on: name) { () throws(Errno) in
-                    try LinuxKernel.shared.writevWithoutSIGPIPE(rawValue, from: pending, target: target)
+                    try LinuxKernel.shared.writevWithoutSIGPIPE(fd, from: vectors, target: target)
                 }
                 guard n > 0 else { throw SyscallError(operation: "writev (\(done) of \(total) bytes written)", object: name, errno: .noSpace) }
                 done += n
-                pending = pending.dropping(n)
+                group.consume(n)
             }
         }
     }

@@ -44,30 +44,26 @@ extension LinuxKernel {
         }
     }
 
-    /// writev(2) (sendmsg for a socket) of `regions` in order, with the same SIGPIPE rule.
+    /// writev(2) (sendmsg for a socket) of `vectors` in order, with the same SIGPIPE rule.
     /// Returns the bytes written, which may be fewer than asked.
-    package func writevWithoutSIGPIPE(_ fd: CInt, from regions: [UserRegion], target: WriteTarget) throws(Errno) -> Int {
-        var vectors = regions.map { region in
-            // SAFETY: each region is caller memory of `count` bytes, alive for this call.
-            iovec(iov_base: UnsafeMutableRawPointer(bitPattern: region.address), iov_len: region.count)
-        }
-        // SAFETY: the iovec array outlives the call it is lent to.
-        return try vectors.withUnsafeMutableBufferPointer { (buffer) throws(Errno) -> Int in
-            switch target {
-            case .socket:
-                var message = msghdr()
-                message.msg_iov = buffer.baseAddress
-                message.msg_iovlen = buffer.count
-                let n = sendmsg(fd, &message, CInt(MSG_NOSIGNAL))
-                if n < 0 { throw Errno(rawValue: errno) }
-                return n
-            case .pipe:
-                return try Self.withSIGPIPETakenBack { Glibc.writev(fd, buffer.baseAddress, CInt(buffer.count)) }
-            case .other:
-                let n = Glibc.writev(fd, buffer.baseAddress, CInt(buffer.count))
-                if n < 0 { throw Errno(rawValue: errno) }
-                return n
-            }
+    package func writevWithoutSIGPIPE(_ fd: CInt, from vectors: UnsafeMutableBufferPointer<iovec>, target: WriteTarget) throws(Errno) -> Int {
+        switch target {
+        case .socket:
+            var message = msghdr()
+            // SAFETY: the iovecs and the memory they name are the caller's, alive for this call.
+            message.msg_iov = vectors.baseAddress
+            message.msg_iovlen = vectors.count
+            let n = sendmsg(fd, &message, CInt(MSG_NOSIGNAL))
+            if n < 0 { throw Errno(rawValue: errno) }
+            return n
+        case .pipe:
+            // SAFETY: as above; the kernel only reads the named memory.
+            return try Self.withSIGPIPETakenBack { Glibc.writev(fd, vectors.baseAddress, CInt(vectors.count)) }
+        case .other:
+            // SAFETY: as above.
+            let n = Glibc.writev(fd, vectors.baseAddress, CInt(vectors.count))
+            if n < 0 { throw Errno(rawValue: errno) }
+            return n
         }
     }
 
