@@ -98,7 +98,9 @@ public struct DowntimePolicy: ConvergencePolicy, Sendable {
 
     /// Remaining bytes over bandwidth, as a duration.
     public static func estimate(_ bytes: UInt64, bandwidth: Double) -> Duration {
-        .nanoseconds(Int64(min(Double(Int64.max), (Double(bytes) / bandwidth * 1e9).rounded(.up))))
+        // Double(Int64.max) rounds up to 2^63, which no Int64 holds: compare before converting.
+        let nanoseconds = (Double(bytes) / bandwidth * 1e9).rounded(.up)
+        return nanoseconds.isFinite && nanoseconds < 0x1p63 ? .nanoseconds(Int64(nanoseconds)) : .nanoseconds(Int64.max)
     }
 
     public func decide(after snapshot: RoundSnapshot) -> ConvergenceDecision {
