@@ -76,7 +76,7 @@ struct SendCommand: ParsableCommand {
                 loadTimeout: try transport.duration(loadTimeout, "load-timeout"))
             let policy = PendingBytesPolicy(convergedBelow: UInt64(try parseSize(convergedBelow)), maxRounds: maxRounds)
             let progress = invocation.progress("sending")
-            let connector = TappingConnector(TCPConnector(to: address, security: security, options: TCPOptions(idleTimeout: options.idleTimeout)), progress: progress)
+            let connector = TappingConnector(TCPConnector(to: address, security: security, options: TCPOptions(idleTimeout: options.idleTimeout), connectTimeout: options.handshakeTimeout), progress: progress)
             let cancellation = MigrationCancellation()
             let interrupt = CancelOnSignal(cancellation)
             defer { interrupt.restore() }
