@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 //
 // Benchmarks for vfio-migration, kept in their own package so the root package (and CI's
-// `swift build`) never needs the benchmark framework. Five package-benchmark suites
+// `swift build`) never needs the benchmark framework. Seven package-benchmark suites
 // (`swift package benchmark`) and one plain executable that measures the roadmap's ratios
 // side by side in one process (`swift run -c release vfio-bench-ratios`). See docs/benchmarks.md.
 // `vfio-bench-mock-source` compares the emulator's own data fds with a plain memfd read
@@ -74,6 +74,18 @@ let package = Package(
             name: "DirtyBitmapScan",
             dependencies: ["BenchSupport", .product(name: "Benchmark", package: "benchmark")] + engine,
             path: "Benchmarks/DirtyBitmapScan",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "Transfer",
+            dependencies: [.product(name: "Benchmark", package: "benchmark")] + engine,
+            path: "Benchmarks/Transfer",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "Transitions",
+            dependencies: [.product(name: "Benchmark", package: "benchmark")] + engine,
+            path: "Benchmarks/Transitions",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]

@@ -18,6 +18,8 @@ struct TargetOutcome: Sendable {
     var failure: String?
 }
 
+// A VMM ignores SIGPIPE: a peer that went away is an error on the write, not the process's end.
+signal(SIGPIPE, SIG_IGN)
 let environment = DeviceEnvironment.withMockDevices()
 let options = "state=2MiB&flags=stop-copy,p2p,pre-copy&dirty-rate=2/1MiB"
 
@@ -34,7 +36,13 @@ do {
     Thread {
         let target = TargetVMM(devices: targets, ram: GuestRAM(emptyWithPageCount: 512), socket: targetSocket)
         var result = TargetOutcome()
-        do { try target.receive() } catch { result.failure = "\(error)" }
+        do {
+            try target.receive()
+        } catch {
+            result.failure = "\(error)"
+            // Wake the source: its next send fails (EPIPE) instead of blocking on a full socket.
+            shutdown(targetSocket.fileDescriptor, Int32(SHUT_RDWR))
+        }
         result.pages = target.ram.pages
         result.events = target.events
         outcome.withLock { $0 = result }

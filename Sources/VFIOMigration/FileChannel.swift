@@ -68,6 +68,15 @@ public final class FileChannel: ByteSink, ByteSource {
         bytesWritten += UInt64(range.count)
     }
 
+    public func write(gathering slices: [BufferSlice]) throws(VFIOError) {
+        do {
+            try fd.writeAll(gather: slices)
+        } catch {
+            throw fail(error, "failed to write the stream at byte \(bytesWritten)")
+        }
+        bytesWritten += UInt64(slices.reduce(0) { $0 + $1.range.count })
+    }
+
     public func flush() throws(VFIOError) {
         do { try fd.sync() } catch { throw fail(error, "failed to flush the stream after \(bytesWritten) bytes") }
     }
@@ -85,10 +94,10 @@ public final class FileChannel: ByteSink, ByteSource {
         try flush()
         guard let staging else { return }
         do {
-            if FileManager.default.fileExists(atPath: staging.final) { try FileManager.default.removeItem(atPath: staging.final) }
-            try FileManager.default.moveItem(atPath: staging.temporary, toPath: staging.final)
+            try StreamFD.replace(staging.final, with: staging.temporary)
         } catch {
-            throw VFIOError(.ioFailure, "cannot move the complete stream from \(staging.temporary) into place: \(error.localizedDescription)", device: staging.final)
+            let errno = ErrorNumber(error.errno)
+            throw VFIOError(VFIOError.code(for: errno), "cannot move the complete stream from \(staging.temporary) into place", device: staging.final, operation: "rename", errno: errno)
         }
     }
 

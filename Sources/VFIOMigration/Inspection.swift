@@ -15,12 +15,15 @@ public struct InspectionLimits: Sendable, Hashable {
     public var devices: Int
     public var attributes: Int
     public var stringBytes: Int
+    /// Guest memory regions described one by one; the rest are summed in `omitted`.
+    public var regions: Int
 
-    public init(devices: Int = 64, attributes: Int = 32, stringBytes: Int = 256) {
-        precondition(devices >= 0 && attributes >= 0 && stringBytes >= 16, "inspection limits out of range")
-        self.devices = devices
-        self.attributes = attributes
-        self.stringBytes = stringBytes
+    /// Negative counts are taken as 0, string limits below 16 bytes as 16.
+    public init(devices: Int = 64, attributes: Int = 32, stringBytes: Int = 256, regions: Int = 64) {
+        self.devices = max(0, devices)
+        self.attributes = max(0, attributes)
+        self.stringBytes = max(16, stringBytes)
+        self.regions = max(0, regions)
     }
 }
 
@@ -60,8 +63,21 @@ public struct StreamInspection: Sendable, Encodable {
     }
 
     /// What the devices beyond the limit hold, summed.
+    /// A guest memory region of the header and the pages the stream carried for it.
+    public struct Region: Sendable, Encodable {
+        public var index: Int
+        public var start: UInt64
+        public var length: UInt64
+        public var pageSize: UInt32
+        public var preCopy = PageCounts()
+        public var stopCopy = PageCounts()
+    }
+
     public struct Omitted: Sendable, Encodable {
         public var devices = 0
+        public var regions = 0
+        /// Pages of the regions not described, both phases.
+        public var regionPages = PageCounts()
         public var preCopy = Phase()
         public var stopCopy = Phase()
         public var ended = 0
@@ -70,6 +86,7 @@ public struct StreamInspection: Sendable, Encodable {
     public var source: String
     public var header: Header
     public var devices: [Device]
+    public var regions: [Region] = []
     public var omitted = Omitted()
     public var limits: Limits
     public var streamBytes: UInt64 = 0
@@ -83,6 +100,7 @@ public struct StreamInspection: Sendable, Encodable {
         public var devices: Int
         public var attributes: Int
         public var stringBytes: Int
+        public var regions: Int
     }
 }
 
@@ -90,7 +108,10 @@ extension Migration {
     /// Reads the whole stream, counting as it goes; a problem stops the walk and is reported
     /// in the result (the header must at least be readable, else this throws).
     public static func inspect(_ source: any ByteSource, limits: InspectionLimits = InspectionLimits()) throws(VFIOError) -> StreamInspection {
-        let input = try StreamInput(from: source)
+        // Read-only: a stream without record checksums is walked too (its header says so).
+        let input = try StreamInput(from: source, limits: .readOnly)
+        // Pages are read and checked (record by record, into the reused buffer), not loaded.
+        input.verifiesPagesWithoutMemory = true
         let h = input.header
         let cut = { (text: String) in DisplayText.truncated(text, limit: limits.stringBytes) }
         let header = StreamInspection.Header(
@@ -101,7 +122,7 @@ extension Migration {
         var result = StreamInspection(
             source: source.name, header: header,
             devices: h.devices.prefix(limits.devices).enumerated().map { bounded($0.offset, $0.element, limits) },
-            limits: .init(devices: limits.devices, attributes: limits.attributes, stringBytes: limits.stringBytes))
+            limits: .init(devices: limits.devices, attributes: limits.attributes, stringBytes: limits.stringBytes, regions: limits.regions))
         result.omitted.devices = h.devices.count - result.devices.count
         // Counted for every device; only the described ones keep their own counters.
         var preCopy = Array(repeating: StreamInspection.Phase(), count: h.devices.count)
@@ -134,6 +155,19 @@ extension Migration {
                 result.omitted.preCopy.add(preCopy[i])
                 result.omitted.stopCopy.add(stopCopy[i])
                 if ended[i] { result.omitted.ended += 1 }
+            }
+        }
+        let counted = input.summary?.regions ?? []
+        for (i, region) in h.regions.enumerated() {
+            let pages = i < counted.count ? counted[i] : RegionSummary(region: i)
+            if i < limits.regions {
+                result.regions.append(StreamInspection.Region(
+                    index: i, start: region.start, length: region.length, pageSize: region.pageSize,
+                    preCopy: pages.preCopy, stopCopy: pages.stopCopy))
+            } else {
+                result.omitted.regions += 1
+                result.omitted.regionPages.absorb(pages.preCopy)
+                result.omitted.regionPages.absorb(pages.stopCopy)
             }
         }
         if let summary = input.summary {
@@ -170,5 +204,13 @@ extension Migration {
         }
         return StreamInspection.Device(
             index: index, descriptor: copy, omittedAttributes: omittedAttributes, omittedStringBytes: omittedBytes)
+    }
+}
+
+extension PageCounts {
+    fileprivate mutating func absorb(_ other: PageCounts) {
+        records += other.records
+        dataPages += other.dataPages
+        zeroPages += other.zeroPages
     }
 }

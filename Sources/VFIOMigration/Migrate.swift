@@ -22,15 +22,7 @@ extension Migration {
             return MigrateReport(save: save.report, load: load.report)
         } catch {
             var failure = error
-            for source in sources {
-                do {
-                    failure.outcomes.append(try MigrationDriver(device: source).recover(preferring: .running, role: .source))
-                } catch {
-                    failure.outcomes.append(DeviceOutcome(
-                        device: source.name, role: .source, finalState: .unknown(error.errno),
-                        recovery: .failed(message: error.description, errno: error.errno)))
-                }
-            }
+            failure.outcomes += returnToRunning(sources)
             failure.message = "the targets did not commit: " + failure.message
             throw failure
         }

@@ -40,10 +40,10 @@ public enum Migration {
     }
 
     /// The stream header for `devices`: one descriptor each, in stream order, and the regions
-    /// of `memory`. Without `recordChecksums` the header sets NO_RECORD_CHECKSUMS (for
-    /// transports that authenticate every byte).
+    /// of `memory`. `recordChecksums: .off` sets NO_RECORD_CHECKSUMS (for transports that
+    /// authenticate every byte); `.automatic` is `.on` here, where no transport is known.
     public static func header(
-        for drivers: [MigrationDriver], devices: [VFIODevice], chunkSize: Int, memory: GuestMemory? = nil, recordChecksums: Bool = true
+        for drivers: [MigrationDriver], devices: [VFIODevice], chunkSize: Int, memory: GuestMemory? = nil, recordChecksums: RecordChecksums = .on
     ) throws(VFIOError) -> StreamHeader {
         var descriptors: [DeviceDescriptor] = []
         for (device, driver) in zip(devices, drivers) {
@@ -53,7 +53,7 @@ public enum Migration {
             throw VFIOError(.invalidArgument, "pages of \(memory.largestPageSize) bytes do not fit records of \(chunkSize) bytes: raise the chunk size")
         }
         return StreamHeader(
-            flags: recordChecksums ? 0 : HeaderFlags.noRecordChecksums.rawValue,
+            flags: recordChecksums == .off ? HeaderFlags.noRecordChecksums.rawValue : 0,
             creationTimeNanoseconds: Int64(Date().timeIntervalSince1970 * 1e9), maxPayload: UInt32(chunkSize),
             host: HostInfo.current, writer: "vfio-migrate \(VersionInfo.version)", devices: descriptors,
             regions: memory?.descriptors ?? [])
@@ -75,7 +75,7 @@ public enum Migration {
         _ devices: [VFIODevice], to sink: any ByteSink, options: SaveOptions = SaveOptions(),
         policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
         checkingTargets targets: [VFIODevice]? = nil, pipeline: PipelineOptions? = PipelineOptions(),
-        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: Bool = true,
+        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: RecordChecksums = .on,
         roundByteBudget: Int = .max, afterRound: (SaveReport.Round) -> Void = { _ in }
     ) throws(VFIOError) -> SaveResult {
         if let targets, targets.count != devices.count {
@@ -177,6 +177,8 @@ public enum Migration {
                 throw VFIOError(.streamIncompatible, "target guest memory was given but the stream carries none")
             }
             try loader.accept(regions: input.header.regions, source: sources[0].name)
+        } else {
+            try refuseMemoryWithoutTarget(input.header, source: sources[0].name)
         }
         guard input.header.devices.count == devices.count else {
             throw VFIOError(
@@ -210,21 +212,45 @@ public enum Migration {
         _ devices: [VFIODevice], to path: String, options: SaveOptions = SaveOptions(),
         policy: any ConvergencePolicy = PendingBytesPolicy(), leaving final: SourceFinalState = .stopped,
         checkingTargets targets: [VFIODevice]? = nil, pipeline: PipelineOptions? = PipelineOptions(),
-        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: Bool = true,
+        memory: GuestMemory? = nil, memoryOptions: MemoryOptions = MemoryOptions(), recordChecksums: RecordChecksums = .on,
         roundByteBudget: Int = .max, afterRound: (SaveReport.Round) -> Void = { _ in }
     ) throws(VFIOError) -> SaveResult {
         let file = try FileChannel.creating(path)
+        let result: SaveResult
         do {
-            let result = try save(
+            result = try save(
                 devices, to: file, options: options, policy: policy, leaving: final, checkingTargets: targets, pipeline: pipeline,
                 memory: memory, memoryOptions: memoryOptions, recordChecksums: recordChecksums, roundByteBudget: roundByteBudget,
                 afterRound: afterRound)
-            try file.commit()
-            return result
         } catch {
             var failure = error
             if let note = file.discard() { failure.message += " (\(note))" }
             throw failure
+        }
+        do {
+            try file.commit()
+            return result
+        } catch {
+            // The save itself finished: stopped sources whose stream never landed go back
+            // to RUNNING, as after any failure before a target has their state.
+            var failure = error
+            if let note = file.discard() { failure.message += " (\(note))" }
+            if final == .stopped { failure.outcomes += returnToRunning(devices) }
+            throw failure
+        }
+    }
+
+    /// Recovers every source to RUNNING (through the legal path, reset as the last resort)
+    /// after a failure that came once they had stopped; each device's outcome as a value.
+    public static func returnToRunning(_ sources: [VFIODevice]) -> [DeviceOutcome] {
+        sources.map { (source) -> DeviceOutcome in
+            do throws(VFIOError) {
+                return try MigrationDriver(device: source).recover(preferring: .running, role: .source)
+            } catch {
+                return DeviceOutcome(
+                    device: source.name, role: .source, finalState: .unknown(error.errno),
+                    recovery: .failed(message: error.description, errno: error.errno))
+            }
         }
     }
 
@@ -243,6 +269,7 @@ public enum Migration {
     ) throws(VFIOError) -> LoadResult {
         let loader = try memory.map { (m) throws(VFIOError) in try GuestMemoryLoader(memory: m) }
         let input = try StreamInput(from: source, limits: limits, memory: loader)
+        if loader == nil { try refuseMemoryWithoutTarget(input.header, source: source.name) }
         guard input.deviceCount == devices.count else {
             throw VFIOError(
                 .streamIncompatible,
@@ -275,6 +302,14 @@ public enum Migration {
         try load(devices, from: try FileChannel.reading(path), leaving: final, memory: memory, limits: limits)
     }
 
+    /// A stream that carries guest memory needs target memory: refused before any device
+    /// enters RESUMING, not at its first pages record.
+    static func refuseMemoryWithoutTarget(_ header: StreamHeader, source: String) throws(VFIOError) {
+        guard header.regions.isEmpty else {
+            throw VFIOError(.streamIncompatible, "the stream carries \(header.regions.count) guest memory region(s) but no target memory was given", device: source)
+        }
+    }
+
     /// One way a target device differs from what the stream's device `device` needs.
     public struct DeviceMismatch: Sendable, Hashable {
         public var device: Int
@@ -301,12 +336,14 @@ public enum Migration {
 
     /// Reads and checks a whole stream (every checksum, the structure, the totals) without
     /// touching a device. Throws at the first problem, naming its byte offset.
-    public static func verify(_ source: any ByteSource) throws(VFIOError) -> StreamSummary {
-        try StreamInput(from: source).validateToEnd()
+    /// `limits` may accept a stream without record checksums: its structure, lengths and
+    /// order are checked, its data cannot be (the summary's header says which it was).
+    public static func verify(_ source: any ByteSource, limits: StreamLimits = .default) throws(VFIOError) -> StreamSummary {
+        try StreamInput(from: source, limits: limits).validateToEnd()
     }
 
-    public static func verify(_ path: String) throws(VFIOError) -> StreamSummary {
-        try verify(try FileChannel.reading(path))
+    public static func verify(_ path: String, limits: StreamLimits = .default) throws(VFIOError) -> StreamSummary {
+        try verify(try FileChannel.reading(path), limits: limits)
     }
 }
 

@@ -10,7 +10,7 @@ extension Migration {
         forStreamFrom source: any ByteSource, device index: Int? = nil, uuid: String? = nil, parent: String? = nil,
         host: SysfsDiscovery? = SysfsDiscovery()
     ) throws(VFIOError) -> TargetSpec {
-        let devices = try StreamInput(from: source).header.devices
+        let devices = try StreamInput(from: source, limits: .readOnly).header.devices
         let chosen: Int
         switch (index, devices.count) {
         case (nil, 1): chosen = 0

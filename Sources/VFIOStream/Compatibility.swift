@@ -43,26 +43,26 @@ public enum CompatibilityMismatch: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The source and target values as text (for messages and JSON).
-    public var values: (source: String, target: String) {
+    public var values: MismatchValues {
         func text(_ value: String?) -> String { value.map { "\"\($0)\"" } ?? "none" }
         switch self {
-        case let .deviceAPI(s, t), let .driverName(s, t), let .vendorCompatibility(s, t): return (text(s), text(t))
-        case let .pciPresence(s, t): return (s ? "PCI" : "not PCI", t ? "PCI" : "not PCI")
+        case let .deviceAPI(s, t), let .driverName(s, t), let .vendorCompatibility(s, t): return MismatchValues(source: text(s), target: text(t))
+        case let .pciPresence(s, t): return MismatchValues(source: s ? "PCI" : "not PCI", target: t ? "PCI" : "not PCI")
         case let .vendorID(s, t), let .deviceID(s, t), let .subsystemVendorID(s, t), let .subsystemDeviceID(s, t):
-            return (paddedHex(s, digits: 4), paddedHex(t, digits: 4))
-        case let .classCode(s, t): return (paddedHex(s, digits: 6), paddedHex(t, digits: 6))
+            return MismatchValues(source: paddedHex(s, digits: 4), target: paddedHex(t, digits: 4))
+        case let .classCode(s, t): return MismatchValues(source: paddedHex(s, digits: 6), target: paddedHex(t, digits: 6))
         case let .driverMajorVersion(s, t):
-            return ("\(text(s)) (major \(driverMajor(of: s)))", "\(text(t)) (major \(driverMajor(of: t)))")
-        case let .mdevType(s, t): return (text(s), text(t))
+            return MismatchValues(source: "\(text(s)) (major \(driverMajor(of: s)))", target: "\(text(t)) (major \(driverMajor(of: t)))")
+        case let .mdevType(s, t): return MismatchValues(source: text(s), target: text(t))
         case let .mdevAttribute(_, s, t):
             func list(_ values: [String]) -> String { values.isEmpty ? "absent" : values.map { "\"\($0)\"" }.joined(separator: ", ") }
-            return (list(s), list(t))
-        case let .missingMigrationFlags(flags): return (flags.description, "lacks \(flags.description)")
+            return MismatchValues(source: list(s), target: list(t))
+        case let .missingMigrationFlags(flags): return MismatchValues(source: flags.description, target: "lacks \(flags.description)")
         }
     }
 
     public var description: String {
-        let (source, target) = values
+        let (source, target) = (values.source, values.target)
         switch self {
         case let .mdevAttribute(name, _, _): return "mdev attribute \(name): source \(source), target \(target)"
         case let .missingMigrationFlags(flags): return "target lacks migration flags \(flags)"
@@ -79,7 +79,7 @@ extension CompatibilityMismatch: Encodable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(field, forKey: .field)
         if case let .mdevAttribute(name, _, _) = self { try c.encode(name, forKey: .name) }
-        let (source, target) = values
+        let (source, target) = (values.source, values.target)
         try c.encode(source, forKey: .source)
         try c.encode(target, forKey: .target)
         try c.encode(description, forKey: .description)
@@ -180,4 +180,10 @@ public func compatibility(of header: StreamHeader, with targets: [DeviceDescript
         result += compatibility(of: source, with: target).map { .device(index: index, $0) }
     }
     return result
+}
+
+/// One mismatch's source and target values as text.
+public struct MismatchValues: Sendable, Hashable {
+    public var source: String
+    public var target: String
 }

@@ -90,22 +90,21 @@ public struct StreamLimits: Sendable, Equatable {
     /// flipped bit in a record.
     public var acceptsNoRecordChecksums: Bool
 
-    /// Limits may only be lowered from the hard caps, never raised above them.
+    /// Limits may only be lowered from the hard caps, never raised above them: a value outside
+    /// a limit's range is taken as the nearest end of it (`maxPayload` in 4 KiB...64 MiB,
+    /// `maxHeaderLength` from the smallest header to 1 MiB).
     public init(
         maxPayload: Int = 16 << 20, maxHeaderLength: Int = StreamFormat.hardMaxHeaderLength,
         acceptsNoRecordChecksums: Bool = false
     ) {
-        precondition(
-            maxPayload >= StreamFormat.minimumMaxPayload && maxPayload <= StreamFormat.hardMaxPayload,
-            "StreamLimits.maxPayload \(maxPayload) outside \(StreamFormat.minimumMaxPayload)...\(StreamFormat.hardMaxPayload)")
-        precondition(
-            maxHeaderLength >= StreamFormat.minimumHeaderLength && maxHeaderLength <= StreamFormat.hardMaxHeaderLength,
-            "StreamLimits.maxHeaderLength \(maxHeaderLength) outside \(StreamFormat.minimumHeaderLength)...\(StreamFormat.hardMaxHeaderLength)")
-        self.maxPayload = maxPayload
-        self.maxHeaderLength = maxHeaderLength
+        self.maxPayload = min(max(maxPayload, StreamFormat.minimumMaxPayload), StreamFormat.hardMaxPayload)
+        self.maxHeaderLength = min(max(maxHeaderLength, StreamFormat.minimumHeaderLength), StreamFormat.hardMaxHeaderLength)
         self.acceptsNoRecordChecksums = acceptsNoRecordChecksums
     }
 
     /// 16 MiB payloads, 1 MiB header, record checksums required.
     public static let `default` = StreamLimits()
+    /// The default bounds, and streams without record checksums taken: for readers that
+    /// write nothing anywhere (verify, inspect, compat), which report what they could check.
+    public static let readOnly = StreamLimits(acceptsNoRecordChecksums: true)
 }

@@ -1,6 +1,8 @@
 // The push-based load against scripted devices: begin, write bytes as they arrive, finish
 // leaves the targets stopped until an explicit resume; misuse throws; failures reset every
 // target and say so as values.
+import Dispatch
+import Synchronization
 import Testing
 import VFIOBuffers
 @testable import VFIOCore
@@ -50,6 +52,33 @@ import VFIOStream
         #expect(a.state == .resuming, "misuse aborts nothing")
     }
 
+    @Test func finishBeforeEveryDeviceEndedIsMisuse() throws {
+        let a = ScriptedDevice(name: "a", flags: all), b = ScriptedDevice(name: "b", flags: all)
+        let session = try LoadSession(devices: [a, b])
+        try session.begin()
+        try session.endDevice(0)
+        let error = #expect(throws: VFIOError.self) { try session.finish() }
+        #expect(error?.code == .invalidUse && error?.description.contains("device(s) 1") == true, "\(String(describing: error))")
+        #expect(a.state == .resuming && b.state == .resuming, "misuse aborts nothing")
+        try session.endDevice(1)
+        try session.finish()
+        #expect(a.state == .stop && b.state == .stop)
+    }
+
+    @Test func concurrentAbortsResetEachTargetOnce() throws {
+        let a = ScriptedDevice(name: "a", flags: all), b = ScriptedDevice(name: "b", flags: all)
+        let session = try LoadSession(devices: [a, b])
+        try session.begin()
+        let results = Mutex<[[DeviceOutcome]]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            let outcomes = session.abort()
+            results.withLock { $0.append(outcomes) }
+        }
+        #expect(a.calls.filter { $0 == "RESET" }.count == 1 && b.calls.filter { $0 == "RESET" }.count == 1, "\(a.calls) \(b.calls)")
+        let all = results.withLock { $0 }
+        #expect(all.count == 8 && all.allSatisfy { $0 == all[0] && $0.count == 2 }, "every caller gets the one reset's outcomes")
+    }
+
     @Test func aShortDeviceStreamResetsEveryTarget() throws {
         let a = ScriptedDevice(name: "a", flags: all), b = ScriptedDevice(name: "b", flags: all)
         let session = try LoadSession(devices: [a, b])
@@ -75,6 +104,7 @@ import VFIOStream
         a.failArc = (MigrationArc(.resuming, .stop), .invalidArgument, false)
         let session = try LoadSession(devices: [a])
         try session.begin()
+        try session.endDevice(0)
         #expect(throws: VFIOError.self) { _ = try session.finish() }
         #expect(a.calls.suffix(2) == ["GET state", "RESET"])
         #expect(a.state == .running)

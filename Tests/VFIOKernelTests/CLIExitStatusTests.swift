@@ -52,7 +52,7 @@ import Testing
         let text = dir.file("not-a-stream")
         try String(repeating: "not a stream\n", count: 20).write(toFile: text, atomically: true, encoding: .utf8)
         let empty = dir.file("empty")
-        FileManager.default.createFile(atPath: empty, contents: nil)
+        _ = FileManager.default.createFile(atPath: empty, contents: nil)
         for file in [text, empty] {
             for arguments in [
                 ["inspect", file], ["verify", file], ["load", "mock:t", "-i", file], ["compat", file, "mock:t"],

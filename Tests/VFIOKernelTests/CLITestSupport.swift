@@ -37,8 +37,8 @@ enum CLI {
         // its memory cannot deadlock.
         let scratch = try TempDir()
         let outPath = scratch.path + "/out", errPath = scratch.path + "/err"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -14,8 +14,8 @@ final class BackgroundReceiver {
     init(_ arguments: [String]) throws {
         dir = try TempDir()
         let out = dir.file("out"), err = dir.file("err")
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
         process.executableURL = CLI.binary
         process.arguments = ["receive"] + arguments
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))

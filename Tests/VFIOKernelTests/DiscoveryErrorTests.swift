@@ -121,7 +121,7 @@ import Testing
     @Test func absentDevice() throws {
         let fake = try StandardHost.make()
         #expect(throws: DiscoveryError.deviceNotFound(name: "0000:77:00.0", path: fake.root + "/bus/pci/devices/0000:77:00.0")) {
-            try SysfsDiscovery(root: fake.root).pciDevice(PCIAddress(bus: 0x77, device: 0, function: 0))
+            try SysfsDiscovery(root: fake.root).pciDevice(PCIAddress(bus: 0x77, device: 0, function: 0)!)
         }
     }
 

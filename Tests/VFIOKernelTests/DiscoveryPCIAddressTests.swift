@@ -14,8 +14,9 @@ import Testing
     }
 
     @Test func formatsLikeSysfs() {
-        #expect(PCIAddress(bus: 6, device: 13, function: 0).description == "0000:06:0d.0")
-        #expect(PCIAddress(domain: 0x10000, bus: 0xe1, device: 0, function: 3).description == "10000:e1:00.3")
+        #expect(PCIAddress(bus: 6, device: 13, function: 0)?.description == "0000:06:0d.0")
+        #expect(PCIAddress(bus: 6, device: 32, function: 0) == nil && PCIAddress(bus: 6, device: 1, function: 8) == nil, "out of range is nil, not a crash")
+        #expect(PCIAddress(domain: 0x10000, bus: 0xe1, device: 0, function: 3)?.description == "10000:e1:00.3")
         #expect(PCIAddress("06:0d.0")?.description == "0000:06:0d.0")
     }
 
@@ -58,7 +59,7 @@ import Testing
     }
 
     @Test func codesAsItsTextForm() throws {
-        let address = PCIAddress(bus: 0x3b, device: 0, function: 1)
+        let address = PCIAddress(bus: 0x3b, device: 0, function: 1)!
         let data = try JSONEncoder().encode([address])
         #expect(String(decoding: data, as: UTF8.self) == "[\"0000:3b:00.1\"]")
         #expect(try JSONDecoder().decode([PCIAddress].self, from: data) == [address])

@@ -41,7 +41,7 @@ import VFIOStream
                 if case .endOfStream = try input.next() { return nil }
             }
         } catch {
-            return error as? VFIOError
+            return error
         }
     }
 

@@ -46,7 +46,7 @@ struct MemoryRig {
                  pipeline: PipelineOptions? = PipelineOptions(bufferSize: 4 << 20, bufferCount: 3, lockMemory: false)) throws -> (Migration.SaveResult, Migration.LoadResult) {
         let sink = BytesSink()
         let session = try SaveSessionRun(rig: self, policy: policy, step: step, budget: budget, pipeline: pipeline, sink: sink)
-        let saved = try session.result
+        let saved = session.result
         let loaded = try Migration.load(targets, from: BytesSource(sink.bytes), memory: targetMemory)
         return (saved, loaded)
     }
@@ -153,6 +153,23 @@ struct SaveSessionRun {
         try session.setup()
         let capture = MemoryCapture(deviceCount: 1)
         #expect(throws: VFIOError.self) { try session.iterateMemory(into: capture) }
+        #expect(rig.sources[0].mock!.migrationState == 2, "rolled back to RUNNING (2)")
+    }
+
+    /// An embedder's tracker that hands back bitmaps of the wrong shape gets an error naming
+    /// it, not a crash, and the source goes back to RUNNING.
+    @Test func aTrackerThatReshapesItsBitmapsIsAnErrorNotACrash() throws {
+        final class Reshaping: DirtyPageTracker {
+            var report = DirtyTrackerReport(kind: .type1Container, reason: "the embedder's own", precise: true)
+            func start() throws(VFIOError) {}
+            func collect(into bitmaps: inout [DirtyBitmap]) throws(VFIOError) { bitmaps.append(bitmaps[0]) }
+            func stop() throws(VFIOError) {}
+        }
+        let rig = try MemoryRig(devices: ["state=64KiB"], workload: nil)
+        let error = #expect(throws: VFIOError.self) {
+            try Migration.save(rig.sources, to: BytesSink(), memory: rig.memory, memoryOptions: Migration.MemoryOptions(tracker: Reshaping()))
+        }
+        #expect(error?.code == .invalidArgument && error?.description.contains("2 bitmap(s) for 1 region(s)") == true, "\(String(describing: error))")
         #expect(rig.sources[0].mock!.migrationState == 2, "rolled back to RUNNING (2)")
     }
 }

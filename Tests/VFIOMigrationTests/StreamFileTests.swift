@@ -23,6 +23,30 @@ import VFIOMockDevices
         #expect(try source.currentState() == .running)
     }
 
+    /// The stream cannot be moved into place (a directory took its name mid-save): the save
+    /// fails naming rename, the directory is left as it was, and the stopped source runs again.
+    @Test func aStreamThatCannotBeMovedIntoPlaceReturnsTheSourceToRunning() throws {
+        let env = DeviceEnvironment.withMockDevices()
+        let source = try env.open("mock:src?state=256KiB")
+        let path = temporary("blocked")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var rounds = 0
+        let error = #expect(throws: VFIOError.self) {
+            try Migration.save([source], to: path, options: SaveOptions(chunkSize: 64 << 10), leaving: .stopped, afterRound: { _ in
+                rounds += 1
+                try? FileManager.default.createDirectory(atPath: path + "/kept", withIntermediateDirectories: true)
+            })
+        }
+        #expect(rounds > 0, "the source pre-copied")
+        #expect(error?.operation == "rename" && error?.errno == .isDirectory, "\(String(describing: error))")
+        #expect(error?.outcomes.map(\.finalState) == [.inState(.running)], "\(String(describing: error))")
+        #expect(try source.currentState() == .running)
+        #expect(FileManager.default.fileExists(atPath: path + "/kept"), "what held the name is untouched")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)
+            .filter { $0.hasPrefix("." + URL(fileURLWithPath: path).lastPathComponent + ".partial") }
+        #expect(leftovers.isEmpty, "the temporary stream was removed: \(leftovers)")
+    }
+
     @Test func everyByteFlipIsCaughtWithItsOffset() throws {
         let env = DeviceEnvironment.withMockDevices()
         let path = temporary("flip")

@@ -47,8 +47,9 @@ struct Invocation {
 }
 
 /// Runs `body`; every failure becomes one line on standard error (more with --verbose), the
-/// error document on standard output with --json, and its exit status.
-func execute(_ options: CommonOptions, _ body: (Invocation) throws -> Void) throws {
+/// error document on standard output with --json (on standard error when standard output
+/// carries the stream), and its exit status.
+func execute(_ options: CommonOptions, standardOutputCarriesStream: Bool = false, _ body: (Invocation) throws -> Void) throws {
     let invocation = Invocation(options: options, logger: Log.logger(level: options.effectiveLogLevel))
     let report: FailureReport
     var details: [String] = []
@@ -69,7 +70,11 @@ func execute(_ options: CommonOptions, _ body: (Invocation) throws -> Void) thro
     if options.verbose { Console.err(details.joined(separator: "\n")) }
     if options.json {
         struct ErrorDocument: Encodable { var error: FailureReport }
-        try? JSONOutput.print(ErrorDocument(error: report))
+        if standardOutputCarriesStream {
+            if let data = try? JSONOutput.encode(ErrorDocument(error: report)) { Console.err(String(decoding: data, as: UTF8.self)) }
+        } else {
+            try? JSONOutput.print(ErrorDocument(error: report))
+        }
     }
     throw ExitCode(report.exitStatus)
 }

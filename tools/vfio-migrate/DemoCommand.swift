@@ -69,7 +69,8 @@ struct DemoCommand: ParsableCommand {
             let transport: String
             var memoryIdentical: Bool?
             if !memory.isEmpty {
-                // The live transfer carries device state only; guest memory goes through a file.
+                // With memory the demo goes through a file, so its rounds can show the pages the
+                // devices dirty while it runs (send/receive --memory carry memory live).
                 let path = through ?? FileManager.default.temporaryDirectory.appendingPathComponent("vfio-demo-\(getpid()).vfiomig").path
                 defer { if through == nil { try? FileManager.default.removeItem(atPath: path) } }
                 let (saved, loaded, same) = try migrateWithMemory(sources, targets, path: path, env: env, invocation: invocation)
@@ -131,7 +132,7 @@ struct DemoCommand: ParsableCommand {
             }
             if common.json {
                 try JSONOutput.print(Result(
-                    transport: transport, streamBytes: streamBytes, save: save, load: load, downtime: downtime, channels: through == nil ? channels : 1,
+                    transport: transport, streamBytes: streamBytes, save: save, load: load, downtime: downtime, channels: through == nil && memory.isEmpty ? channels : 1,
                     identical: identical, sourceStates: sourceStates.map(\.description), targetStates: targetStates.map(\.description),
                     memoryIdentical: memoryIdentical))
             }

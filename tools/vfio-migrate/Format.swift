@@ -2,16 +2,15 @@
 // from people ("64KiB").
 import Foundation
 
-/// Parses sizes like 4096, 64KiB, 1MiB, 16GiB.
+/// Parses sizes like 4096, 0x1000, 64KiB, 1MiB, 16GiB, 1TiB (units case-insensitive).
 func parseSize(_ text: String) throws(CLIFailure) -> Int {
-    let units: [(String, Int)] = [("KiB", 10), ("MiB", 20), ("GiB", 30), ("K", 10), ("M", 20), ("G", 30), ("B", 0)]
-    for (suffix, shift) in units where text.hasSuffix(suffix) {
-        if let n = Int(text.dropLast(suffix.count)), n >= 0, n <= Int.max >> shift { return n << shift }
+    let units: [(String, Int)] = [("kib", 10), ("mib", 20), ("gib", 30), ("tib", 40), ("k", 10), ("m", 20), ("g", 30), ("t", 40), ("b", 0), ("", 0)]
+    let lower = text.lowercased()
+    if lower.hasPrefix("0x"), let n = Int(lower.dropFirst(2), radix: 16), n >= 0 { return n }
+    for (suffix, shift) in units where lower.hasSuffix(suffix) && !lower.hasPrefix("0x") {
+        if let n = Int(lower.dropLast(suffix.count)), n >= 0, n <= Int.max >> shift { return n << shift }
     }
-    guard let n = Int(text), n >= 0 else {
-        throw CLIFailure(.usage, "bad size '\(shown(text, limit: 40))' (use e.g. 65536, 64KiB, 1MiB)")
-    }
-    return n
+    throw CLIFailure(.usage, "bad size '\(shown(text, limit: 40))' (use e.g. 65536, 0x10000, 64KiB, 1MiB, 1TiB)")
 }
 
 func formatBytes(_ n: UInt64) -> String {

@@ -13,7 +13,6 @@ struct LoadCommand: ParsableCommand {
 
             Examples:
               vfio-migrate load 0000:5e:00.2 -i vf.vfiomig
-              vfio-migrate load 0000:5e:00.2 -i vf.vfiomig --after stop     # the VMM resumes it
               ssh source vfio-migrate save 0000:3b:00.2 -o - | vfio-migrate load 0000:5e:00.2 -i -
               vfio-migrate load 0000:5e:00.2 --memory /dev/shm/guest-ram@0x0 -i vm.vfiomig
 

@@ -70,3 +70,13 @@ extension MemoryLoadReport {
         "memory: loaded \(formatBytes(bytes)) (\(dataPages) data pages, \(zeroPages) zero pages in \(records) records)"
     }
 }
+
+/// The convergence rule for save and send: the downtime rule when a limit is given or memory
+/// travels (its dirty rate is what a byte threshold cannot see), else the pending-bytes rule.
+func convergencePolicy(_ downtimeLimit: Double?, withMemory: Bool, fallback: any ConvergencePolicy = PendingBytesPolicy()) throws(CLIFailure) -> any ConvergencePolicy {
+    if let limit = downtimeLimit {
+        guard limit > 0, limit.isFinite, limit < 3_600_000 else { throw CLIFailure(.usage, "--downtime-limit takes milliseconds above 0") }
+        return DowntimePolicy(downtimeLimit: .microseconds(Int64((limit * 1000).rounded())))
+    }
+    return withMemory ? DowntimePolicy() : fallback
+}

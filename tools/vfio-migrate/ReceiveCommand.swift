@@ -26,7 +26,7 @@ struct ReceiveCommand: ParsableCommand {
     @Option(help: "Where to listen: HOST:PORT.") var listen: String
     @Option(help: "Allow only clients whose certificate carries this common name or DNS name (NAME or CN=NAME); repeatable. Without it any client the CA signed is allowed.")
     var allowClient: [String] = []
-    @Option(help: "State the devices are left in: running, or stop (a VMM resumes them).") var after = "running"
+    @Option(help: "State the devices are left in until the tool exits: running, or stop (closing a device returns it to the kernel, which resets it at its next open).") var after = "running"
     @Option(help: "Largest record accepted (the receive buffer per channel, e.g. 16MiB).") var maxPayload = "16MiB"
     @Option(help: "Most data channels accepted.") var maxChannels = 16
     @Option(help: "Seconds to wait for the source's commit after confirming the load.") var commitTimeout = 60.0

@@ -36,6 +36,10 @@ struct SaveCommand: ParsableCommand {
     @OptionGroup var memory: MemoryArguments
     @Flag(help: "With --memory and no dirty page tracker, treat every page as dirty at every round instead of refusing.")
     var allPagesDirty = false
+    @Flag(help: "Nothing writes the --memory files during the save (a paused guest): pre-copy pages are checksummed where they are instead of being copied first.")
+    var guestPaused = false
+    @Option(help: "Pre-copy ends once what is left, over the bandwidth a round measured, fits this many milliseconds of downtime (default with --memory: 300; without, pre-copy ends when at most 1 MiB is left).")
+    var downtimeLimit: Double?
     @Option(help: "Record checksums: crc32c, or none (NO_RECORD_CHECKSUMS: only over a transport that authenticates every byte).")
     var checksum = "crc32c"
     @OptionGroup var environment: EnvironmentOptions
@@ -49,7 +53,7 @@ struct SaveCommand: ParsableCommand {
     }
 
     func run() throws {
-        try execute(common) { invocation in
+        try execute(common, standardOutputCarriesStream: output == "-") { invocation in
             guard !devices.isEmpty else { throw CLIFailure(.usage, "name at least one device to save") }
             guard let final = MigrationState(name: after), final == .running || final == .stop else {
                 throw CLIFailure(.usage, "--after takes running or stop")
@@ -57,8 +61,14 @@ struct SaveCommand: ParsableCommand {
             let env = environment.make()
             let sources = try devices.map { try env.open($0) }
             let targets = try target.isEmpty ? nil : target.map { try env.open($0) }
-            let options = SaveOptions(chunkSize: try parseSize(chunkSize), preCopy: !noPreCopy)
+            let chunk = try parseSize(chunkSize)
+            // Larger records would be refused by every reader's default limit.
+            guard chunk >= 4096 && chunk <= StreamLimits.default.maxPayload else {
+                throw CLIFailure(.usage, "--chunk-size takes 4KiB to \(formatBytes(StreamLimits.default.maxPayload)) (readers refuse larger records by default)")
+            }
+            let options = SaveOptions(chunkSize: chunk, preCopy: !noPreCopy)
             guard checksum == "crc32c" || checksum == "none" else { throw CLIFailure(.usage, "--checksum takes crc32c or none") }
+            let policy = try convergencePolicy(downtimeLimit, withMemory: !memory.isEmpty)
             let guestMemory = try memory.map(writable: false)
             if let guestMemory { try memory.mapForDMA(guestMemory, into: sources) }
             invocation.logger.info("saving \(sources.count) device(s) to \(output)", metadata: ["chunk": "\(options.chunkSize)"])
@@ -69,14 +79,23 @@ struct SaveCommand: ParsableCommand {
             let report: SaveReport
             do throws(VFIOError) {
                 report = try Migration.save(
-                    sources, to: sink, options: options, leaving: final == .running ? .running : .stopped,
+                    sources, to: sink, options: options, policy: policy, leaving: final == .running ? .running : .stopped,
                     checkingTargets: targets, memory: guestMemory,
-                    memoryOptions: Migration.MemoryOptions(allowAllDirty: allPagesDirty), recordChecksums: checksum == "crc32c").report
-                try file.commit()
+                    memoryOptions: Migration.MemoryOptions(allowAllDirty: allPagesDirty, stableDuringPreCopy: guestPaused), recordChecksums: checksum == "crc32c" ? .on : .off).report
             } catch {
                 progress.abandon()
                 var failure = error.withFailoverHint(for: sources)
                 if let note = file.discard() { failure.message += " (\(note))" }
+                throw failure
+            }
+            do throws(VFIOError) {
+                try file.commit()
+            } catch {
+                // Saved but not in place: stopped sources go back to RUNNING.
+                progress.abandon()
+                var failure = error
+                if let note = file.discard() { failure.message += " (\(note))" }
+                if final == .stop { failure.outcomes += Migration.returnToRunning(sources) }
                 throw failure
             }
             progress.finish("saved \(report.devices.count) device(s): \(formatBytes(report.totalBytes)) in \(formatSeconds(progress.elapsedSeconds)) (\(formatRate(bytes: report.totalBytes, seconds: progress.elapsedSeconds))), downtime \(formatDuration(report.timings.downtime))")

@@ -37,6 +37,8 @@ struct SendCommand: ParsableCommand {
     @OptionGroup var memory: MemoryArguments
     @Flag(help: "With --memory and no dirty page tracker, treat every page as dirty at every round instead of refusing.")
     var allPagesDirty = false
+    @Flag(help: "Nothing writes the --memory files during the save (a paused guest): pre-copy pages are checksummed where they are instead of being copied first.")
+    var guestPaused = false
     @Option(help: "The name the target's certificate must carry (default: the host of --to).") var tlsName: String?
     @OptionGroup var transport: TransportOptions
     @OptionGroup var environment: EnvironmentOptions
@@ -74,7 +76,7 @@ struct SendCommand: ParsableCommand {
                 loadTimeout: try transport.duration(loadTimeout, "load-timeout"))
             let policy = PendingBytesPolicy(convergedBelow: UInt64(try parseSize(convergedBelow)), maxRounds: maxRounds)
             let progress = invocation.progress("sending")
-            let connector = TappingConnector(TCPConnector(to: address, security: security, options: TCPOptions(idleTimeout: options.idleTimeout)), progress: progress)
+            let connector = TappingConnector(TCPConnector(to: address, security: security, options: TCPOptions(idleTimeout: options.idleTimeout), connectTimeout: options.handshakeTimeout), progress: progress)
             let cancellation = MigrationCancellation()
             let interrupt = CancelOnSignal(cancellation)
             defer { interrupt.restore() }
@@ -84,7 +86,7 @@ struct SendCommand: ParsableCommand {
             do throws(VFIOError) {
                 result = try Migration.send(
                     sources, to: connector, options: options, save: save, policy: policy, memory: guestMemory,
-                    memoryOptions: Migration.MemoryOptions(allowAllDirty: allPagesDirty), cancellation: cancellation)
+                    memoryOptions: Migration.MemoryOptions(allowAllDirty: allPagesDirty, stableDuringPreCopy: guestPaused), cancellation: cancellation)
             } catch {
                 progress.abandon()
                 throw error.withFailoverHint(for: sources)

@@ -49,11 +49,22 @@ struct InspectCommand: ParsableCommand {
             out.append("  pre-copy       \(d.preCopy.chunks) chunks, \(formatBytes(d.preCopy.bytes))")
             out.append("  stop-copy      \(d.stopCopy.chunks) chunks, \(formatBytes(d.stopCopy.bytes))\(d.ended ? "" : " (no end-of-device record)")")
         }
+        for r in result.regions {
+            let pages = { (c: PageCounts) in "\(c.dataPages) pages with data, \(c.zeroPages) zero pages in \(c.records) records" }
+            out.append("region \(r.index)      0x\(String(r.start, radix: 16)) + \(formatBytes(r.length)), \(formatBytes(UInt64(r.pageSize))) pages")
+            out.append("  pre-copy       \(pages(r.preCopy))")
+            out.append("  stop-copy      \(pages(r.stopCopy))")
+        }
         let o = result.omitted
+        if o.regions > 0 {
+            out.append("(\(o.regions) more region(s) not described: \(o.regionPages.dataPages) pages with data, \(o.regionPages.zeroPages) zero pages)")
+        }
         if o.devices > 0 {
             out.append("(\(o.devices) more device(s) not described: pre-copy \(o.preCopy.chunks) chunks, \(formatBytes(o.preCopy.bytes)); stop-copy \(o.stopCopy.chunks) chunks, \(formatBytes(o.stopCopy.bytes)); \(o.ended) ended)")
         }
-        out.append(result.valid ? "checksums     all records verified" : "problem       \(shown(result.problem ?? "unknown", limit: 1024))")
+        let checked = result.header.flags & HeaderFlags.noRecordChecksums.rawValue == 0
+            ? "checksums     all records verified" : "checksums     none in this stream (NO_RECORD_CHECKSUMS): structure checked only"
+        out.append(result.valid ? checked : "problem       \(shown(result.problem ?? "unknown", limit: 1024))")
         return out.joined(separator: "\n")
     }
 }
@@ -84,6 +95,8 @@ struct VerifyCommand: ParsableCommand {
         var records: UInt64
         var stateBytes: UInt64
         var streamBytes: UInt64
+        /// False: NO_RECORD_CHECKSUMS, so structure, lengths and order were checked, not the data.
+        var recordChecksums: Bool
     }
 
     func run() throws {
@@ -92,7 +105,7 @@ struct VerifyCommand: ParsableCommand {
             let stream = try CheckedStream.open(file)
             let summary: StreamSummary
             do {
-                summary = try Migration.verify(TappedSource(stream, tap: StreamTap(progress: progress, channel: stream.name)))
+                summary = try Migration.verify(TappedSource(stream, tap: StreamTap(progress: progress, channel: stream.name)), limits: .readOnly)
             } catch {
                 progress.abandon()
                 throw error
@@ -104,9 +117,11 @@ struct VerifyCommand: ParsableCommand {
                     devices: summary.devices.enumerated().map {
                         Result.Device(index: $0.offset, preCopyBytes: $0.element.preCopyBytes, stopCopyBytes: $0.element.stopCopyBytes, chunks: $0.element.chunkCount)
                     },
-                    records: summary.recordCount, stateBytes: summary.totalStateBytes, streamBytes: summary.streamLength))
+                    records: summary.recordCount, stateBytes: summary.totalStateBytes, streamBytes: summary.streamLength,
+                    recordChecksums: summary.header.hasRecordChecksums))
             }
-            Console.out("valid: \(summary.devices.count) device(s), \(summary.recordCount) records, \(formatBytes(summary.totalStateBytes)) of device state, \(formatBytes(summary.streamLength)) in all")
+            let unchecked = summary.header.hasRecordChecksums ? "" : " (no record checksums in this stream: structure, lengths and order checked, the data could not be)"
+            Console.out("valid: \(summary.devices.count) device(s), \(summary.recordCount) records, \(formatBytes(summary.totalStateBytes)) of device state, \(formatBytes(summary.streamLength)) in all\(unchecked)")
         }
     }
 }
@@ -148,7 +163,7 @@ struct CompatCommand: ParsableCommand {
     func run() throws {
         try execute(common) { _ in
             let stream = try CheckedStream.open(file, peek: true)
-            let header = try stream.header()
+            let header = try stream.header(limits: .readOnly)
             try requireTargetCount(devices.count, for: header, of: stream.name)
             let env = environment.make()
             let targets = try devices.map { try env.open($0).descriptor() }

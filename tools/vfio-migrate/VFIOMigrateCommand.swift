@@ -7,7 +7,7 @@ import VFIOMigration
 struct VFIOMigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vfio-migrate",
-        abstract: "Drive VFIO device live migration: list, probe, save, load, inspect and replay device state streams.",
+        abstract: "Drive VFIO device live migration: send and receive between hosts, save and load streams, list and probe devices, verify, inspect, compare and replay streams.",
         discussion: """
             DEVICE is a PCI address (0000:06:0d.0), an mdev UUID, a sysfs device path, or an
             emulated device `mock:NAME?opts` (docs/mock.md). With no subcommand, `demo` runs a
@@ -30,6 +30,7 @@ struct VFIOMigrateCommand: ParsableCommand {
         subcommands: [
             DemoCommand.self, ListCommand.self, ProbeCommand.self, TargetSpecCommand.self, SaveCommand.self,
             LoadCommand.self, SendCommand.self, ReceiveCommand.self, InspectCommand.self, VerifyCommand.self, CompatCommand.self, ReplayCommand.self,
+            BenchCommand.self,
         ],
         defaultSubcommand: DemoCommand.self
     )

@@ -35,6 +35,8 @@ public struct ErrorNumber: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let fileExists = ErrorNumber(rawValue: 17)
     /// ENODEV: for a migration data fd, the session ended (a state change or a reset).
     public static let noDevice = ErrorNumber(rawValue: 19)
+    /// EISDIR
+    public static let isDirectory = ErrorNumber(rawValue: 21)
     /// EINVAL
     public static let invalidArgument = ErrorNumber(rawValue: 22)
     /// EMFILE

@@ -45,7 +45,7 @@ public final class GuestMemoryLoader: Sendable {
     /// the region and zero-fills each ZERO run. Returns the CRC32C of the data read (0 when
     /// `checksums` is false) and how many data bytes arrived (fewer than the table's when the
     /// input ended inside the record).
-    public func receive(_ table: PageTable, from source: any ByteSource, checksums: Bool) throws(VFIOError) -> (crc: UInt32, dataBytes: Int) {
+    package func receive(_ table: PageTable, from source: any ByteSource, checksums: Bool) throws(VFIOError) -> (crc: UInt32, dataBytes: Int) {
         guard memory.regions.indices.contains(table.region) else {
             throw VFIOError(.streamCorrupt, "pages for region \(table.region), which the target does not have", device: source.name)
         }

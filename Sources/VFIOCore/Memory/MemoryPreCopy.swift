@@ -135,8 +135,14 @@ final class MemoryPreCopy {
             for r in collected.indices { try collected[r].formUnion(converting: try vmmLog.harvest(region: r)) }
         }
         var newly: UInt64 = 0
+        // The tracker may be the embedder's: bitmaps it reshaped are its error, not a crash.
+        guard collected.count == dirty.count else {
+            throw VFIOError(.invalidArgument, "the dirty page tracker returned \(collected.count) bitmap(s) for \(dirty.count) region(s)", operation: "collect dirty pages")
+        }
         for r in dirty.indices {
-            do { try dirty[r].formUnion(collected[r]) } catch { preconditionFailure("tracker bitmaps of another shape: \(error)") }
+            do { try dirty[r].formUnion(collected[r]) } catch {
+                throw VFIOError(.invalidArgument, "the dirty page tracker's bitmap for region \(r) has another shape than the region: \(error)", operation: "collect dirty pages")
+            }
         }
         let after = pendingBytes
         newly = after - before

@@ -20,12 +20,12 @@ public struct RoundSnapshot: Sendable {
     public var memoryRoundBytes: UInt64 = 0
 
     /// Device, memory and embedder bytes a stop now would still have to move.
-    public var remainingBytes: UInt64 { pending.reduce(externalPendingBytes &+ memoryPendingBytes) { $0 &+ $1.remainingBytes } }
+    public var remainingBytes: UInt64 { pending.reduce(externalPendingBytes.saturatingAdd(memoryPendingBytes)) { $0.saturatingAdd($1.remainingBytes) } }
 
     /// Bytes per second moved this round, devices and memory (nil for an empty or instant round).
     public var bandwidth: Double? {
         let seconds = roundDuration.seconds
-        let bytes = roundBytes + memoryRoundBytes
+        let bytes = roundBytes.saturatingAdd(memoryRoundBytes)
         return bytes > 0 && seconds > 0 ? Double(bytes) / seconds : nil
     }
 
@@ -62,8 +62,9 @@ public struct PendingBytesPolicy: ConvergencePolicy, Sendable {
     }
 
     public func decide(after snapshot: RoundSnapshot) -> ConvergenceDecision {
-        let initial = snapshot.pending.reduce(0) { $0 + $1.initialBytes }
-        let dirty = snapshot.pending.reduce(snapshot.externalPendingBytes + snapshot.memoryPendingBytes) { $0 + $1.dirtyBytes }
+        // Saturating: the embedder's own count may be anything.
+        let initial = snapshot.pending.reduce(UInt64(0)) { $0.saturatingAdd($1.initialBytes) }
+        let dirty = snapshot.pending.reduce(snapshot.externalPendingBytes.saturatingAdd(snapshot.memoryPendingBytes)) { $0.saturatingAdd($1.dirtyBytes) }
         if initial == 0 && dirty <= convergedBelow {
             return .stop(reason: "converged after round \(snapshot.round): \(dirty) dirty bytes pending (limit \(convergedBelow))")
         }
@@ -97,11 +98,13 @@ public struct DowntimePolicy: ConvergencePolicy, Sendable {
 
     /// Remaining bytes over bandwidth, as a duration.
     public static func estimate(_ bytes: UInt64, bandwidth: Double) -> Duration {
-        .nanoseconds(Int64(min(Double(Int64.max), (Double(bytes) / bandwidth * 1e9).rounded(.up))))
+        // Double(Int64.max) rounds up to 2^63, which no Int64 holds: compare before converting.
+        let nanoseconds = (Double(bytes) / bandwidth * 1e9).rounded(.up)
+        return nanoseconds.isFinite && nanoseconds < 0x1p63 ? .nanoseconds(Int64(nanoseconds)) : .nanoseconds(Int64.max)
     }
 
     public func decide(after snapshot: RoundSnapshot) -> ConvergenceDecision {
-        let initial = snapshot.pending.reduce(0) { $0 + $1.initialBytes }
+        let initial = snapshot.pending.reduce(UInt64(0)) { $0.saturatingAdd($1.initialBytes) }
         let remaining = snapshot.remainingBytes
         let numbers = Self.describe(snapshot, bandwidth: switchoverBandwidth)
         if initial == 0, let bandwidth = switchoverBandwidth ?? snapshot.bestBandwidth {
@@ -127,9 +130,9 @@ public struct DowntimePolicy: ConvergencePolicy, Sendable {
     }
 
     static func describe(_ s: RoundSnapshot, bandwidth given: Double? = nil) -> String {
-        let initial = s.pending.reduce(0) { $0 + $1.initialBytes }
-        let dirty = s.pending.reduce(0) { $0 + $1.dirtyBytes }
-        let stopCopy = s.pending.reduce(0) { $0 + ($1.stopCopyEstimate ?? 0) }
+        let initial = s.pending.reduce(UInt64(0)) { $0.saturatingAdd($1.initialBytes) }
+        let dirty = s.pending.reduce(UInt64(0)) { $0.saturatingAdd($1.dirtyBytes) }
+        let stopCopy = s.pending.reduce(UInt64(0)) { $0.saturatingAdd($1.stopCopyEstimate ?? 0) }
         let unknown = s.pending.filter { $0.stopCopyEstimate == nil }.map(\.device)
         var text = "\(s.remainingBytes) bytes remain (devices: \(initial) initial + \(dirty) dirty + \(stopCopy) stop-copy"
         if !unknown.isEmpty { text += ", no MIG_DATA_SIZE from \(unknown.joined(separator: ", "))" }
@@ -143,5 +146,13 @@ public struct DowntimePolicy: ConvergencePolicy, Sendable {
     static func ms(_ d: Duration) -> String {
         let v = d.seconds * 1000
         return v < 10 ? "\((v * 100).rounded() / 100) ms" : "\(Int(v.rounded())) ms"
+    }
+}
+
+extension UInt64 {
+    /// The sum, or UInt64.max where it would overflow.
+    func saturatingAdd(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
     }
 }

@@ -58,12 +58,13 @@ public final class LoadSession: Sendable {
         var report: LoadReport
         var ended: [Bool]
         var firstWrite: ContinuousClock.Instant?
-        /// The first failure's outcomes, so a second failing thread does not reset again.
-        var abortedWith: [DeviceOutcome]?
     }
 
     public let drivers: [MigrationDriver]
     private let state: Mutex<State>
+    /// The first abort's outcomes. Held while the targets are reset, so a second failing
+    /// thread waits for that reset and gets its outcomes instead of resetting again.
+    private let aborted = Mutex<[DeviceOutcome]?>(nil)
     private let clock = ContinuousClock()
 
     public var phase: Phase { state.withLock { $0.phase } }
@@ -139,6 +140,10 @@ public final class LoadSession: Sendable {
     @discardableResult
     public func finish() throws(VFIOError) -> LoadReport {
         try expect(.resuming, "finish")
+        let open = state.withLock { s in s.ended.indices.filter { !s.ended[$0] } }
+        guard open.isEmpty else {
+            throw .invalidUse("finish called before endDevice for device(s) \(open.map(String.init).joined(separator: ", ")) of the load")
+        }
         try step { () throws(VFIOError) in
             let start = clock.now
             state.withLock { if let first = $0.firstWrite { $0.report.timings.writing = start - first } }
@@ -173,16 +178,13 @@ public final class LoadSession: Sendable {
     /// from several threads: the targets are reset once and every caller gets those outcomes.
     @discardableResult
     public func abort() -> [DeviceOutcome] {
-        let already: [DeviceOutcome]? = state.withLock { s in
-            if let done = s.abortedWith { return done }
-            s.phase = .aborted
-            s.abortedWith = []
-            return nil
+        aborted.withLock { done in
+            if let done { return done }
+            state.withLock { $0.phase = .aborted }
+            let outcomes = drivers.map { $0.resetOutcome(role: .target) }
+            done = outcomes
+            return outcomes
         }
-        if let already, !already.isEmpty { return already }
-        let outcomes = drivers.map { $0.resetOutcome(role: .target) }
-        state.withLock { $0.abortedWith = outcomes }
-        return outcomes
     }
 
     /// The pull form: begin, every event of `source` in order, finish, and resume unless the

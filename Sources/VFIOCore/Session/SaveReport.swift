@@ -23,7 +23,7 @@ public struct PendingState: Sendable, Hashable, Codable {
 
     /// What stopping now would still have to move: pre-copy data not yet read plus the
     /// stop-copy estimate.
-    public var remainingBytes: UInt64 { initialBytes &+ dirtyBytes &+ (stopCopyEstimate ?? 0) }
+    public var remainingBytes: UInt64 { initialBytes.saturatingAdd(dirtyBytes).saturatingAdd(stopCopyEstimate ?? 0) }
 }
 
 public struct SaveReport: Sendable, Hashable, Codable {

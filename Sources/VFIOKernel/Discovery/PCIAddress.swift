@@ -12,9 +12,13 @@ public struct PCIAddress: Sendable, Hashable, Comparable, CustomStringConvertibl
     /// 0...7
     public let function: UInt8
 
-    public init(domain: UInt32 = 0, bus: UInt8, device: UInt8, function: UInt8) {
-        precondition(device < 32, "PCI device number \(device) is out of range 0...31")
-        precondition(function < 8, "PCI function number \(function) is out of range 0...7")
+    /// nil when `device` is above 31 or `function` above 7.
+    public init?(domain: UInt32 = 0, bus: UInt8, device: UInt8, function: UInt8) {
+        guard device < 32, function < 8 else { return nil }
+        self.init(checked: domain, bus: bus, device: device, function: function)
+    }
+
+    private init(checked domain: UInt32, bus: UInt8, device: UInt8, function: UInt8) {
         self.domain = domain
         self.bus = bus
         self.device = device
@@ -46,7 +50,7 @@ public struct PCIAddress: Sendable, Hashable, Comparable, CustomStringConvertibl
         let function = try hex(dotParts[1], "function", maxDigits: 1)
         guard device < 32 else { throw bad("device 0x\(String(device, radix: 16)) is above 0x1f") }
         guard function < 8 else { throw bad("function \(function) is above 7") }
-        self.init(domain: domain, bus: UInt8(bus), device: UInt8(device), function: UInt8(function))
+        self.init(checked: domain, bus: UInt8(bus), device: UInt8(device), function: UInt8(function))
     }
 
     /// Non-throwing parse for places where "not an address" is an ordinary answer.

@@ -99,7 +99,9 @@ final class ChannelWriter: @unchecked Sendable {
     private func seal(_ batch: Batch) throws(VFIOError) -> [BufferSlice]? {
         var slices: [BufferSlice]?
         var cursor = 0
-        let prepared = try Self.prepare(batch, checksums: encoder.header.hasRecordChecksums)
+        // Device-state batches (most of them) have nothing to prepare: no array per batch.
+        let hasPages = batch.records.contains { if case .pages = $0 { true } else { false } }
+        let prepared = hasPages ? try Self.prepare(batch, checksums: encoder.header.hasRecordChecksums) : []
         var next = 0
         for record in batch.records {
             metrics.records += 1

@@ -4,7 +4,8 @@ import VFIOStream
 
 /// Whether records carry CRC32C checksums.
 public enum RecordChecksums: String, Sendable, Hashable, Codable {
-    /// On plain TCP, off under TLS (its MAC already covers every byte; NO_RECORD_CHECKSUMS).
+    /// On plain TCP, off under TLS (its MAC already covers every byte; NO_RECORD_CHECKSUMS);
+    /// on for a stream file or any sink whose transport is not known.
     case automatic
     case on
     case off

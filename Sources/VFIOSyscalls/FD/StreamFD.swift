@@ -27,6 +27,14 @@ public struct StreamFD: ~Copyable {
         return StreamFD(rawValue: fd, name: path, owned: true)
     }
 
+    /// Moves a complete file written under `temporary` to `final` in one rename(2): a reader
+    /// sees the old file or the new one, and a failure leaves the old one in place.
+    public static func replace(_ final: String, with temporary: String) throws(SyscallError) {
+        try retryingInterrupts("rename(\(temporary))", on: "file \(final)") { () throws(Errno) in
+            try LinuxKernel.shared.rename(temporary, to: final)
+        }
+    }
+
     /// Standard input (0) or output (1); not closed on deinit.
     package static func standard(_ fd: CInt) -> StreamFD {
         StreamFD(rawValue: fd, name: fd == 0 ? "standard input" : "standard output", owned: false)
@@ -61,6 +69,25 @@ public struct StreamFD: ~Copyable {
                 // write(2) returning 0 for a non-empty request means the file takes no more.
                 guard n > 0 else { throw SyscallError(operation: "write (\(done) of \(region.count) bytes written)", object: name, errno: .noSpace) }
                 done += n
+            }
+        }
+    }
+
+    /// Writes the slices in order with writev(2), as few calls as the kernel allows; the same
+    /// rules for short writes, a full file and a vanished reader as `writeAll(_:_:)`.
+    public func writeAll(gather slices: [BufferSlice]) throws(SyscallError) {
+        let total = slices.reduce(0) { $0 + $1.range.count }
+        var done = 0
+        let fd = rawValue, target = target
+        try slices.forEachRegionGroup { (group: inout IOVecGroup) throws(SyscallError) in
+            while !group.isEmpty {
+                let vectors = group.remaining
+                let n = try retryingInterrupts("writev (\(done) of \(total) bytes written)", on: name) { () throws(Errno) in
+                    try LinuxKernel.shared.writevWithoutSIGPIPE(fd, from: vectors, target: target)
+                }
+                guard n > 0 else { throw SyscallError(operation: "writev (\(done) of \(total) bytes written)", object: name, errno: .noSpace) }
+                done += n
+                group.consume(n)
             }
         }
     }

@@ -37,22 +37,52 @@ extension LinuxKernel {
             if n < 0 { throw Errno(rawValue: errno) }
             return n
         case .pipe:
-            var blocked = sigset_t()
-            sigemptyset(&blocked)
-            sigaddset(&blocked, SIGPIPE)
-            var previous = sigset_t()
-            pthread_sigmask(SIG_BLOCK, &blocked, &previous)
-            defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-            // SAFETY: the region is caller memory of `count` bytes, alive for this call.
-            let n = Glibc.write(fd, UnsafeRawPointer(bitPattern: region.address), region.count)
-            if n >= 0 { return n }
-            let failure = errno
-            if failure == EPIPE {
-                // Take back the SIGPIPE this write raised, so it is not delivered once unblocked.
-                var now = timespec(tv_sec: 0, tv_nsec: 0)
-                _ = sigtimedwait(&blocked, nil, &now)
+            return try Self.withSIGPIPETakenBack {
+                // SAFETY: the region is caller memory of `count` bytes, alive for this call.
+                Glibc.write(fd, UnsafeRawPointer(bitPattern: region.address), region.count)
             }
-            throw Errno(rawValue: failure)
         }
+    }
+
+    /// writev(2) (sendmsg for a socket) of `vectors` in order, with the same SIGPIPE rule.
+    /// Returns the bytes written, which may be fewer than asked.
+    package func writevWithoutSIGPIPE(_ fd: CInt, from vectors: UnsafeMutableBufferPointer<iovec>, target: WriteTarget) throws(Errno) -> Int {
+        switch target {
+        case .socket:
+            var message = msghdr()
+            // SAFETY: the iovecs and the memory they name are the caller's, alive for this call.
+            message.msg_iov = vectors.baseAddress
+            message.msg_iovlen = vectors.count
+            let n = sendmsg(fd, &message, CInt(MSG_NOSIGNAL))
+            if n < 0 { throw Errno(rawValue: errno) }
+            return n
+        case .pipe:
+            // SAFETY: as above; the kernel only reads the named memory.
+            return try Self.withSIGPIPETakenBack { Glibc.writev(fd, vectors.baseAddress, CInt(vectors.count)) }
+        case .other:
+            // SAFETY: as above.
+            let n = Glibc.writev(fd, vectors.baseAddress, CInt(vectors.count))
+            if n < 0 { throw Errno(rawValue: errno) }
+            return n
+        }
+    }
+
+    /// Runs one write with SIGPIPE blocked on this thread; a failed write's pending SIGPIPE is
+    /// taken back before the mask is restored, so it is never delivered.
+    private static func withSIGPIPETakenBack(_ write: () -> Int) throws(Errno) -> Int {
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        let n = write()
+        if n >= 0 { return n }
+        let failure = errno
+        if failure == EPIPE {
+            var now = timespec(tv_sec: 0, tv_nsec: 0)
+            _ = sigtimedwait(&blocked, nil, &now)
+        }
+        throw Errno(rawValue: failure)
     }
 }

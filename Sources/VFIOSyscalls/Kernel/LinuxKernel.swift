@@ -84,6 +84,11 @@ extension LinuxKernel {
     package func sync(_ fd: CInt) throws(Errno) {
         if fsync(fd) < 0 && errno != EINVAL && errno != EROFS { throw Self.lastErrno() }
     }
+
+    /// rename(2): `to` is replaced atomically, or left as it was when the call fails.
+    package func rename(_ from: String, to: String) throws(Errno) {
+        if Glibc.rename(from, to) < 0 { throw Self.lastErrno() }
+    }
 }
 
 // Primitives a kernel emulator needs to hand out real file descriptors.

@@ -126,18 +126,13 @@ package final class Socket {
         return n
     }
 
-    /// One sendmsg of `regions` (at most IOV_MAX, 1024) without SIGPIPE; returns bytes accepted.
-    func send(gather regions: ArraySlice<UserRegion>) throws(Errno) -> Int {
-        var vectors = regions.map { region in
-            // SAFETY: each region is caller memory of `count` bytes, alive for this call.
-            iovec(iov_base: UnsafeMutableRawPointer(bitPattern: region.address), iov_len: region.count)
-        }
-        let n = vectors.withUnsafeMutableBufferPointer { buffer -> Int in
-            var message = msghdr()
-            message.msg_iov = buffer.baseAddress
-            message.msg_iovlen = buffer.count
-            return sendmsg(rawValue, &message, CInt(MSG_NOSIGNAL))
-        }
+    /// One sendmsg of `vectors` (at most IOV_MAX, 1024) without SIGPIPE; returns bytes accepted.
+    func send(gather vectors: UnsafeMutableBufferPointer<iovec>) throws(Errno) -> Int {
+        var message = msghdr()
+        // SAFETY: the iovecs and the memory they name are the caller's, alive for this call.
+        message.msg_iov = vectors.baseAddress
+        message.msg_iovlen = vectors.count
+        let n = sendmsg(rawValue, &message, CInt(MSG_NOSIGNAL))
         if n < 0 { throw Self.lastErrno() }
         return n
     }

@@ -132,14 +132,14 @@ public final class TCPConnection: ByteStreamConnection, @unchecked Sendable {
         let socket = try usable("writev")
         let total = slices.reduce(0) { $0 + $1.range.count }
         var done = 0
-        try slices.forEachRegionGroup { (group) throws(SyscallError) in
-            var pending = group
-            while !pending.isEmpty {
+        try slices.forEachRegionGroup { (group: inout IOVecGroup) throws(SyscallError) in
+            while !group.isEmpty {
+                let vectors = group.remaining
                 let n = try transfer("writev (\(done) of \(total) bytes written)") { () throws(Errno) in
-                    try socket.send(gather: pending[...])
+                    try socket.send(gather: vectors)
                 }
                 done += n
-                pending = pending.dropping(n)
+                group.consume(n)
             }
         }
     }

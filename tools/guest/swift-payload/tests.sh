@@ -136,6 +136,37 @@ if [ "$CLI_CHECKS" = 1 ]; then
     guest_test cli-memory-bar-equal test "$crc1" = "$crc2"
     rm -f "$ram_src" "$ram_dst" "$ram_other" "$vm"
 
+    # bench --device on the test mdevs: device 1 saved into memory and loaded into device 2,
+    # five times; the percentiles and the report written, BAR0 equal, both devices RUNNING.
+    # Then device 2 held by a listening receiver: bench refuses it (EBUSY, said so).
+    echo 4242 >"$(hooks "$MDEV1")/fill"
+    rm -rf /tmp/bench-report
+    guest_test cli-bench-device sh -c "./vfio-migrate bench --device $MDEV1 --target $MDEV2 --runs 5 --json --report /tmp/bench-report >/tmp/bench.json"
+    guest_test cli-bench-device-percentiles grep -q '"p25"' /tmp/bench.json
+    guest_test cli-bench-device-host grep -q '"kernelRelease"' /tmp/bench.json
+    guest_test cli-bench-device-final-running test "$(grep -c '" : "RUNNING"' /tmp/bench.json)" = 2
+    guest_test cli-bench-device-report test -s /tmp/bench-report/index.html
+    crc1=$(cat "$(hooks "$MDEV1")/bar_crc32")
+    crc2=$(cat "$(hooks "$MDEV2")/bar_crc32")
+    echo "after bench --device: BAR0 CRC-32 device 1 $crc1, device 2 $crc2"
+    guest_test cli-bench-device-bar-equal test "$crc1" = "$crc2"
+    guest_test cli-bench-device-running sh -c "./vfio-migrate probe $MDEV1 | grep -q 'state RUNNING' && ./vfio-migrate probe $MDEV2 | grep -q 'state RUNNING'"
+    ./vfio-migrate bench --device "$MDEV1" --runs 1 --sink null --quiet
+    guest_test cli-bench-device-null test $? = 0
+    ./vfio-migrate receive "$MDEV2" --listen 127.0.0.1:0 --insecure --quiet 2>/tmp/recv3.err &
+    rpid=$!
+    for _ in $(seq 1 100); do
+        grep -q '^listening on ' /tmp/recv3.err && break
+        sleep 0.1
+    done
+    ./vfio-migrate bench --device "$MDEV2" --runs 1 2>/tmp/bench-busy.err
+    rc=$?
+    kill "$rpid" 2>/dev/null
+    wait "$rpid" 2>/dev/null
+    cat /tmp/bench-busy.err
+    guest_test cli-bench-device-busy-refused test "$rc" = 1
+    guest_test cli-bench-device-busy-said grep -q 'held by another process' /tmp/bench-busy.err
+
     if [ -n "${VFIO_TEST_MDEV_FOREIGN:-}" ]; then
         # a type-2 device must be refused by the compatibility check, before RESUMING
         guest_test cli-foreign-refused sh -c "! ./vfio-migrate load $VFIO_TEST_MDEV_FOREIGN --input $state"
