@@ -103,7 +103,7 @@ private let credentials = CLI.packageRoot + "/Tests/VFIOSyscallsTests/Fixtures/t
         first.executableURL = CLI.binary
         first.arguments = ["send", "mock:a?state=256MiB&seed=3", "--to", receiver.address, "--insecure", "--quiet"]
         let log = try TempDir()
-        FileManager.default.createFile(atPath: log.file("err"), contents: nil)
+        _ = FileManager.default.createFile(atPath: log.file("err"), contents: nil)
         first.standardOutput = FileHandle.nullDevice
         first.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log.file("err")))
         try first.run()

@@ -87,7 +87,7 @@ import VFIOMock
 
     @Test("setup × I/O error, source: RUNNING -> PRE_COPY fails with EIO")
     func setupIOErrorOnTheSource() throws {
-        let (source, target) = try rolledBack(try run("\(preCopy)&fail-arc=RUNNING>PRE_COPY:EIO", preCopy), sourceRecovery: .none)
+        let (source, target) = try rolledBack(try run("\(preCopy)&fail-arc=RUNNING>PRE_COPY:EIO", preCopy), sourceRecovery: Recovery.none)
         #expect(source.errno == .ioError && source.code == .deviceError, "\(source)")
         #expect(target.code == .streamCorrupt || target.code == .ioFailure, "the target saw the stream end early: \(target)")
     }
@@ -95,7 +95,7 @@ import VFIOMock
     @Test("setup × I/O error, target: STOP -> RESUMING fails with EIO: refused before the source moves")
     func setupIOErrorOnTheTarget() throws {
         let run = try run(preCopy, "\(preCopy)&fail-arc=STOP>RESUMING:EIO")
-        let (source, target) = try rolledBack(run, sourceRecovery: .none)
+        let (source, target) = try rolledBack(run, sourceRecovery: Recovery.none)
         #expect(source.code == .busy && source.message.contains("target unavailable") && source.message.contains("EIO"), "\(source)")
         #expect(run.source.untouched, "\(run.source.mock!.arcHistory)")
         #expect(target.errno == .ioError, "\(target)")
@@ -147,7 +147,7 @@ import VFIOMock
             wrapped.data = TCPConnector(to: $0.address, security: .tls(rogue))
             return wrapped
         })
-        let (source, target) = try rolledBack(run, sourceRecovery: .none)
+        let (source, target) = try rolledBack(run, sourceRecovery: Recovery.none)
         #expect(source.code == .authenticationFailed, "\(source)")
         #expect(run.source.untouched, "the channels open before the source moves: \(run.source.mock!.arcHistory)")
         #expect(target.code == .timedOut && target.message.contains("turned away"), "\(target)")
