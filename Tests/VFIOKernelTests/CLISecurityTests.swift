@@ -48,7 +48,7 @@ private let credentials = CLI.packageRoot + "/Tests/VFIOSyscallsTests/Fixtures/t
     }
 
     @Test func aReceiverWithACertificateFromAnotherCAIsRefusedByTheSender() throws {
-        let receiver = try receiver(tls: "rogue-server", ["--handshake-timeout", "2"])
+        let receiver = try receiver(tls: "rogue-server", ["--wait-timeout", "2"])
         expectRefused(try send(to: receiver.address, tls: "client"), naming: "certificate")
         let received = try receiver.finish()
         #expect(received.status == 1, "the rogue receiver got nothing and timed out: \(received.err)")

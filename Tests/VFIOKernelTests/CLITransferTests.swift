@@ -99,6 +99,16 @@ private let tls = CLI.packageRoot + "/Tests/VFIOSyscallsTests/Fixtures/tls"
         #expect(received.out.contains("devices left in RUNNING"), "\(received.out)")
     }
 
+    /// A receiver waits for its source as long as it takes: the handshake timeout starts at
+    /// the proposal, not when the receiver began listening.
+    @Test func aSourceThatComesAfterTheHandshakeTimeoutIsStillServed() throws {
+        let receiver = try BackgroundReceiver(["mock:b?state=1MiB", "--listen", "127.0.0.1:0", "--insecure", "--handshake-timeout", "1", "--quiet"])
+        usleep(1_800_000)
+        let sent = try CLI.run(["send", "mock:a?state=1MiB", "--to", receiver.address, "--insecure", "--quiet"])
+        let received = try receiver.finish()
+        #expect(sent.status == 0 && received.status == 0, "\(sent.err)\n\(received.err)")
+    }
+
     @Test func plainTCPWithoutInsecureIsRefusedInOneLineOnBothEnds() throws {
         for command in [["send", "mock:a", "--to", "127.0.0.1:9"], ["receive", "mock:b", "--listen", "127.0.0.1:0"]] {
             let result = try CLI.run(command + ["--tls-dir", "/nonexistent/vfio-tls"])
@@ -149,7 +159,7 @@ private let tls = CLI.packageRoot + "/Tests/VFIOSyscallsTests/Fixtures/tls"
     @Test func aClientOutsideTheAllowListIsTurnedAway() throws {
         let receiver = try BackgroundReceiver([
             "mock:b?state=1MiB", "--listen", "127.0.0.1:0", "--tls-dir", tls + "/server", "--allow-client", "CN=someone-else",
-            "--handshake-timeout", "3", "--quiet",
+            "--wait-timeout", "3", "--quiet",
         ])
         let sent = try CLI.run(["send", "mock:a?state=1MiB", "--to", receiver.address, "--tls-dir", tls + "/client", "--tls-name", "receiver.test", "--handshake-timeout", "3"])
         let received = try receiver.finish()

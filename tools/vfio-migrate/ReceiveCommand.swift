@@ -32,6 +32,8 @@ struct ReceiveCommand: ParsableCommand {
     @Option(help: "Seconds to wait for the source's commit after confirming the load.") var commitTimeout = 60.0
     @Option(help: "Seconds a new connection has to complete its TLS handshake and send its proposal; one that has not is dropped and the next is served.")
     var authenticationTimeout = 5.0
+    @Option(help: "Seconds to wait for a source to propose (default: until one does; --handshake-timeout starts then).")
+    var waitTimeout: Double?
     @OptionGroup var memory: MemoryArguments
     @OptionGroup var transport: TransportOptions
     @OptionGroup var environment: EnvironmentOptions
@@ -63,7 +65,8 @@ struct ReceiveCommand: ParsableCommand {
                 handshakeTimeout: try transport.duration(transport.handshakeTimeout, "handshake-timeout"),
                 idleTimeout: try transport.duration(transport.idleTimeout, "idle-timeout"),
                 commitTimeout: try transport.duration(commitTimeout, "commit-timeout"),
-                authenticationTimeout: try transport.duration(authenticationTimeout, "authentication-timeout"))
+                authenticationTimeout: try transport.duration(authenticationTimeout, "authentication-timeout"),
+                sourceWait: try waitTimeout.map { .limit(try transport.duration($0, "wait-timeout")) } ?? .indefinitely)
             let acceptor = try TCPAcceptor(listeningOn: address, security: security, authenticationTimeout: options.authenticationTimeout)
             defer { acceptor.close() }
             let bound = address.host.contains(":") ? "[\(address.host)]:\(acceptor.port)" : "\(address.host):\(acceptor.port)"

@@ -82,9 +82,15 @@ public final class ReceiveSession: @unchecked Sendable {
 
     private func receive(leaving final: TargetFinalState) throws(VFIOError) -> ReceiveResult {
         let clock = ContinuousClock()
-        let deadline = clock.now + options.handshakeTimeout
         if let memory { loader = try GuestMemoryLoader(memory: memory) }
-        let (control, proposal) = try takeProposal(until: deadline)
+        let wait: Duration? = switch options.sourceWait {
+        case .handshakeTimeout: options.handshakeTimeout
+        case .limit(let limit): limit
+        case .indefinitely: nil
+        }
+        let (control, proposal) = try takeProposal(until: wait.map { clock.now + $0 }, waiting: wait ?? .zero)
+        // The handshake (judging, RESUMING, every data channel) is timed from the proposal.
+        let deadline = clock.now + options.handshakeTimeout
         var targets: [DeviceDescriptor] = []
         for device in devices { targets.append(try device.descriptor()) }
         if let (code, reason) = judge(proposal, targets) {
@@ -121,12 +127,12 @@ public final class ReceiveSession: @unchecked Sendable {
     }
 
     /// The first connection that speaks the control protocol and proposes; others are noted.
-    private func takeProposal(until deadline: ContinuousClock.Instant) throws(VFIOError) -> (ControlConnection, StreamHeader) {
+    private func takeProposal(until deadline: ContinuousClock.Instant?, waiting: Duration) throws(VFIOError) -> (ControlConnection, StreamHeader) {
         let clock = ContinuousClock()
         while true {
-            let left = deadline - clock.now
+            let left = deadline.map { $0 - clock.now } ?? Self.acceptSlice
             guard left > .zero else {
-                throw VFIOError(.timedOut, "no source proposed a migration within \(describe(options.handshakeTimeout))\(rejectedNote)", device: acceptor.description)
+                throw VFIOError(.timedOut, "no source proposed a migration within \(describe(waiting))\(rejectedNote)", device: acceptor.description)
             }
             let channel: ConnectionChannel
             do {

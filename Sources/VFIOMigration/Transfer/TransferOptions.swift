@@ -67,13 +67,16 @@ public struct ReceiveOptions: Sendable {
     /// dropped and the next is served (with TCPAcceptor's own deadline for the TLS handshake,
     /// a connection that does not identify itself holds the listener only this long).
     public var authenticationTimeout: Duration
+    /// How long to wait for a source to propose; `handshakeTimeout` then starts anew when the
+    /// proposal arrives, so a source that comes late still gets the whole handshake.
+    public var sourceWait: SourceWait
     /// NUMA node for the receive buffers and reader threads (nil: the first device's).
     public var node: Int?
 
     public init(
         maxPayload: Int = 16 << 20, maxChannels: Int = 16, acceptsNoRecordChecksums: Bool? = nil,
         handshakeTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(60), commitTimeout: Duration = .seconds(60),
-        authenticationTimeout: Duration = .seconds(5), node: Int? = nil
+        authenticationTimeout: Duration = .seconds(5), sourceWait: SourceWait = .handshakeTimeout, node: Int? = nil
     ) {
         self.maxPayload = min(max(maxPayload, StreamFormat.minimumMaxPayload), StreamFormat.hardMaxPayload)
         self.maxChannels = max(1, maxChannels)
@@ -82,6 +85,16 @@ public struct ReceiveOptions: Sendable {
         self.idleTimeout = idleTimeout
         self.commitTimeout = commitTimeout
         self.authenticationTimeout = authenticationTimeout
+        self.sourceWait = sourceWait
         self.node = node
     }
+}
+
+/// How long a receiver waits for a source to propose a migration.
+public enum SourceWait: Sendable, Hashable {
+    /// As long as the handshake timeout.
+    case handshakeTimeout
+    case limit(Duration)
+    /// Until a source proposes or the receive is cancelled (an operator's receiver).
+    case indefinitely
 }
