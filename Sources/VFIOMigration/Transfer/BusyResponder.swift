@@ -16,6 +16,7 @@ final class BusyResponder: @unchecked Sendable {
     /// The connection being answered, so `stop` can wake a read blocked on it.
     private var current: ConnectionChannel?
     private let done = DispatchSemaphore(value: 0)
+    static let pollSlice: Duration = .milliseconds(5)
 
     /// Starts answering; `wait` bounds each answer, `note` records every connection turned away.
     init(acceptor: any TransferAccepting, migration: MigrationID, answeringWithin wait: Duration, note: @escaping @Sendable (String) -> Void) {
@@ -35,9 +36,10 @@ final class BusyResponder: @unchecked Sendable {
         while !lock.withLock({ stopping }) {
             let channel: ConnectionChannel
             do {
-                // Short, so a stop is noticed soon (a TLS handshake under way still runs to
-                // the acceptor's authentication deadline).
-                channel = try acceptor.accept(timeout: .milliseconds(100))
+                // Short: the migration's end waits for this thread to notice the stop (at
+                // 100 ms every receive ended up to 100 ms late). A TLS handshake under way
+                // still runs to the acceptor's authentication deadline.
+                channel = try acceptor.accept(timeout: Self.pollSlice)
             } catch {
                 if error.code == .timedOut || error.errno == .timedOut { continue }
                 if error.code == .authenticationFailed || error.code == .ioFailure {
