@@ -25,21 +25,7 @@ public final class StreamInput: LoadSource {
     public init(from source: any ByteSource, limits: StreamLimits = .default, memory: GuestMemoryLoader? = nil) throws(VFIOError) {
         self.source = source
         var decoder = StreamDecoder(limits: limits)
-        let prefix = IOBuffer(capacity: StreamFormat.headerPrefixSize)
-        let got = try source.readFully(into: prefix, 0..<StreamFormat.headerPrefixSize)
-        do {
-            if got < StreamFormat.headerPrefixSize { try decoder.endOfInput(available: got) }
-            let length = try decoder.decodeHeaderPrefix(prefix.bytes(0..<StreamFormat.headerPrefixSize))
-            let whole = IOBuffer(capacity: length)
-            whole.write(prefix.bytes(0..<StreamFormat.headerPrefixSize), at: 0)
-            let rest = try source.readFully(into: whole, StreamFormat.headerPrefixSize..<length)
-            if StreamFormat.headerPrefixSize + rest < length {
-                try decoder.endOfInput(available: StreamFormat.headerPrefixSize + rest)
-            }
-            header = try decoder.decodeHeader(whole.bytes(0..<length))
-        } catch {
-            throw Self.classify(error, source.name)
-        }
+        header = try StreamHeaderRead.read(from: source, into: &decoder).header
         self.decoder = decoder
         buffer = IOBuffer(capacity: StreamFormat.recordHeaderSize + Int(header.maxPayload))
         self.memory = memory

@@ -7,7 +7,7 @@ func parseSize(_ text: String) throws(CLIFailure) -> Int {
     let units: [(String, Int)] = [("kib", 10), ("mib", 20), ("gib", 30), ("tib", 40), ("k", 10), ("m", 20), ("g", 30), ("t", 40), ("b", 0), ("", 0)]
     let lower = text.lowercased()
     if lower.hasPrefix("0x"), let n = Int(lower.dropFirst(2), radix: 16), n >= 0 { return n }
-    for (suffix, shift) in units where lower.hasSuffix(suffix) && !lower.hasPrefix("0x") {
+    for (suffix, shift) in units where lower.hasSuffix(suffix) {
         if let n = Int(lower.dropLast(suffix.count)), n >= 0, n <= Int.max >> shift { return n << shift }
     }
     throw CLIFailure(.usage, "bad size '\(shown(text, limit: 40))' (use e.g. 65536, 0x10000, 64KiB, 1MiB, 1TiB)")

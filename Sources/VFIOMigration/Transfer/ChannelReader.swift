@@ -49,20 +49,7 @@ final class ChannelReader: @unchecked Sendable {
     init(source: any ByteSource, limits: StreamLimits) throws(VFIOError) {
         self.source = source
         var decoder = StreamDecoder(limits: limits)
-        let prefix = IOBuffer(capacity: StreamFormat.headerPrefixSize)
-        let got = try source.readFully(into: prefix, 0..<StreamFormat.headerPrefixSize)
-        do {
-            if got < StreamFormat.headerPrefixSize { try decoder.endOfInput(available: got) }
-            let length = try decoder.decodeHeaderPrefix(prefix.bytes(0..<StreamFormat.headerPrefixSize))
-            let whole = IOBuffer(capacity: length)
-            whole.write(prefix.bytes(0..<StreamFormat.headerPrefixSize), at: 0)
-            let rest = try source.readFully(into: whole, StreamFormat.headerPrefixSize..<length)
-            if StreamFormat.headerPrefixSize + rest < length { try decoder.endOfInput(available: StreamFormat.headerPrefixSize + rest) }
-            header = try decoder.decodeHeader(whole.bytes(0..<length))
-            headerLength = length
-        } catch {
-            throw StreamInput.classify(error, source.name)
-        }
+        (header, headerLength) = try StreamHeaderRead.read(from: source, into: &decoder)
         self.decoder = decoder
         metrics = ReceiveChannelMetrics(channel: Int(header.channel?.index ?? 0), source: source.name)
         metrics.bytes = UInt64(headerLength)
